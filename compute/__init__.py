@@ -1,0 +1,1 @@
+"""The work: job kinds, the Ray chunk task, the progress tracker, the job runner, storage."""

@@ -1,0 +1,67 @@
+"""What the service remembers about a job and its chunks (kept in Redis by ``compute.store``)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Optional
+
+from pydantic import BaseModel
+
+
+class JobStatus(str, Enum):
+    pending = "pending"
+    running = "running"
+    completed = "completed"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = {JobStatus.completed, JobStatus.failed, JobStatus.cancelled}
+ACTIVE = {JobStatus.pending, JobStatus.running}
+
+
+class ChunkFact(BaseModel):
+    """One chunk as it ran: where, when, and what it produced."""
+
+    index: int
+    start: int
+    end: int
+    status: str = "pending"
+    result: Optional[int] = None
+    node_id: Optional[str] = None
+    worker_pid: Optional[int] = None
+    started_at: Optional[float] = None
+    ended_at: Optional[float] = None
+    attempt: int = 1
+
+
+class JobRecord(BaseModel):
+    job_id: str
+    owner: str
+    kind: str
+    n: int
+    chunks: int
+    total_chunks: int
+    status: JobStatus = JobStatus.pending
+    completed_chunks: int = 0
+    result: Optional[int] = None
+    detail: Optional[str] = None
+    created_at: float
+    started_at: Optional[float] = None
+    completed_at: Optional[float] = None
+
+    @property
+    def progress(self) -> float:
+        if self.status is JobStatus.completed:
+            return 1.0
+        return round(self.completed_chunks / self.total_chunks, 4) if self.total_chunks else 0.0
+
+    @property
+    def duration_ms(self) -> Optional[int]:
+        if self.started_at is None or self.completed_at is None:
+            return None
+        return max(0, round((self.completed_at - self.started_at) * 1000))

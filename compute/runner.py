@@ -1,0 +1,172 @@
+"""The job runner: fans a job out into one Ray task per chunk, then combines and records it.
+
+It runs as one detached async actor, so jobs keep running when an HTTP replica restarts, and
+on (re)start it resumes every job Redis still lists as pending or running, reusing chunks
+that had already finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import ray
+from ray.exceptions import RayTaskError
+
+from compute.config import get_compute_settings
+from compute.kinds import ChunkSpec, UnknownKind, get_kind
+from compute.progress import get_tracker
+from compute.records import ChunkFact, JobRecord, JobStatus
+from compute.store import JobStore
+from compute.tasks import run_chunk
+
+RUNNER_NAME = "job-runner"
+log = logging.getLogger(__name__)
+
+
+class JobFailed(Exception):
+    pass
+
+
+def describe_chunk_error(spec: ChunkSpec, exc: BaseException) -> str:
+    cause = exc.cause if isinstance(exc, RayTaskError) and exc.cause is not None else exc
+    message = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    text = f"{type(cause).__name__}: {message}" if message else type(cause).__name__
+    return f"Chunk {spec.index} (range {spec.start}..{spec.end}) failed: {text}"
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
+class JobRunner:
+    def __init__(self):
+        self.settings = get_compute_settings()
+        self.store = JobStore(self.settings.redis_url, self.settings.job_ttl_seconds)
+        self.tracker = get_tracker()
+        self.jobs: dict[str, asyncio.Task] = {}
+        self.recovered = False
+
+    async def recover(self) -> int:
+        """Resume every job that Redis lists as active and this runner is not running."""
+        self.recovered = True
+        resumed = 0
+        for job_id in await self.store.active_job_ids():
+            if job_id not in self.jobs:
+                self._start(job_id)
+                resumed += 1
+        if resumed:
+            log.info("recovery pass resumed %d job(s)", resumed)
+        return resumed
+
+    async def submit(self, job_id: str) -> None:
+        if not self.recovered:
+            await self.recover()
+        if job_id not in self.jobs:
+            self._start(job_id)
+
+    async def cancel(self, job_id: str, detail: str) -> bool:
+        """Stop a job's tasks and mark it cancelled; False if it had already finished."""
+        task = self.jobs.get(job_id)
+        if task is not None:
+            task.cancel(detail)
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        record = await self.store.get_job(job_id)
+        if record is None or record.status.terminal:
+            return record is not None and record.status is JobStatus.cancelled and task is not None
+        return await self.store.finish(record, JobStatus.cancelled, detail=detail)
+
+    async def active_jobs(self) -> list[str]:
+        return sorted(self.jobs)
+
+    def _start(self, job_id: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._run(job_id))
+        self.jobs[job_id] = task
+        task.add_done_callback(lambda _: self.jobs.pop(job_id, None))
+
+    async def _run(self, job_id: str) -> None:
+        record = await self.store.get_job(job_id)
+        if record is None or record.status.terminal:
+            await self.store.forget_active(job_id)
+            return
+        try:
+            kind = get_kind(record.kind)
+        except UnknownKind:
+            await self.store.finish(record, JobStatus.failed, detail=f"Unknown job kind {record.kind!r}.")
+            return
+        specs = kind.split(record.n, record.chunks)
+        done = {i: f for i, f in (await self.store.get_chunk_facts(job_id)).items() if f.status == "completed"}
+        await self.store.mark_running(job_id)
+        futures = {}
+        for spec in specs:
+            if spec.index in done:
+                continue
+            ref = run_chunk.options(
+                name=f"chunk:{job_id}:{spec.index}", max_retries=self.settings.chunk_max_retries
+            ).remote(kind.name, job_id, spec, self.tracker)
+            futures[asyncio.wrap_future(ref.future())] = (spec, ref)
+        timeout = self.settings.job_timeout_seconds or kind.timeout_seconds
+        facts: dict[int, ChunkFact] = {}
+        try:
+            await self._collect(futures, facts, time.monotonic() + timeout, timeout)
+        except asyncio.CancelledError as stop:
+            self._cancel_refs(futures)
+            detail = stop.args[0] if stop.args else "Cancelled."
+            await self.store.finish(record, JobStatus.cancelled, detail=detail, facts=facts.values())
+            raise
+        except JobFailed as failure:
+            self._cancel_refs(futures)
+            await self.store.finish(record, JobStatus.failed, detail=str(failure), facts=facts.values())
+            return
+        parts = [(done | facts)[spec.index].result for spec in specs]
+        await self.store.finish(
+            record,
+            JobStatus.completed,
+            result=kind.combine(parts),
+            detail="Computation finished successfully.",
+            facts=facts.values(),
+        )
+
+    @staticmethod
+    async def _collect(futures: dict, facts: dict, deadline: float, timeout: float) -> None:
+        waiting = set(futures)
+        while waiting:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise JobFailed(f"Job exceeded its time budget of {timeout:g} s and was stopped.")
+            finished, waiting = await asyncio.wait(
+                waiting, timeout=remaining, return_when=asyncio.FIRST_EXCEPTION
+            )
+            for future in finished:
+                spec, _ = futures[future]
+                if future.exception() is not None:
+                    raise JobFailed(describe_chunk_error(spec, future.exception()))
+                facts[spec.index] = future.result()
+
+    @staticmethod
+    def _cancel_refs(futures: dict) -> None:
+        for future, (_, ref) in futures.items():
+            if not future.done():
+                ray.cancel(ref, recursive=False)
+
+
+def get_runner():
+    namespace = get_compute_settings().ray_namespace
+    return JobRunner.options(
+        name=RUNNER_NAME, namespace=namespace, lifetime="detached", get_if_exists=True
+    ).remote()
+
+
+def new_record(job_id: str, owner: str, kind_name: str, n: int, chunks: int) -> JobRecord:
+    """A pending record for a job; raises UnknownKind for a kind that is not registered."""
+    kind = get_kind(kind_name)
+    return JobRecord(
+        job_id=job_id,
+        owner=owner,
+        kind=kind.name,
+        n=n,
+        chunks=chunks,
+        total_chunks=len(kind.split(n, chunks)),
+        created_at=time.time(),
+    )

@@ -1,0 +1,82 @@
+"""The FastAPI app factory: plain FastAPI, testable without Serve; Serve wraps it in deployment.py."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import Optional
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from serve_app import __version__
+from serve_app.context import AppContext
+from serve_app.errors import install_error_handlers
+from serve_app.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from serve_app.routes import auth, demo, jobs, me, monitoring, pages
+from serve_app.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Submit a computation, watch it split into chunks that run as Ray tasks across the cluster,
+and read the exact result. Demo jobs need no account; `/jobs` needs a bearer token
+(a JWT from `/auth/login` or an API token from `/me/tokens`).
+"""
+
+
+def create_app(settings: Optional[Settings] = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        ctx = AppContext.create(settings)
+        app.state.ctx = ctx
+        try:
+            runner = await ctx.runner()
+            await runner.recover.remote()
+        except Exception as exc:  # Ray not reachable yet: health says so, submissions answer 503
+            log.warning("job runner not reachable at startup: %s", type(exc).__name__)
+        yield
+        await ctx.close()
+
+    app = FastAPI(
+        title=settings.project_name,
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url="/redoc",
+    )
+    install_error_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origin_list,
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-CSRF-Token"],
+        expose_headers=["Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "Idempotent-Replayed"],
+    )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
+
+    for module in (demo, jobs, auth, me, monitoring, pages):
+        app.include_router(module.router)
+    static_dir = pages.FRONTEND_DIR / "static"
+    if static_dir.is_dir():
+        app.mount("/static", StaticFiles(directory=static_dir), name="static")
+
+    @app.exception_handler(404)
+    async def not_found(request: Request, exc):
+        wants_html = "text/html" in request.headers.get("accept", "")
+        page = pages.page_file("404.html")
+        if wants_html and request.method == "GET" and page.is_file():
+            return FileResponse(page, status_code=404, media_type="text/html")
+        detail = getattr(exc, "detail", None)
+        if not isinstance(detail, str) or detail == "Not Found":
+            detail = f"No route for {request.method} {request.url.path}."
+        return JSONResponse({"detail": detail}, status_code=404, headers=getattr(exc, "headers", None))
+
+    return app

@@ -1,0 +1,89 @@
+"""Who is calling: a bearer JWT (ours or an external issuer's), an API token, or the UI's session cookie."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from dataclasses import dataclass
+from typing import Optional
+
+from fastapi import Request
+
+from serve_app.context import AppContext
+from serve_app.security import (
+    InvalidToken,
+    TokenClaims,
+    decode_access_token,
+    hash_api_token,
+    looks_like_api_token,
+)
+
+SESSION_COOKIE = "session"
+CSRF_COOKIE = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+@dataclass(frozen=True)
+class AuthUser:
+    user_id: str
+    email: Optional[str]
+    source: str  # "local", "external", "api_token" or "session"
+    claims: Optional[TokenClaims] = None
+
+
+def bearer_token(request: Request) -> Optional[str]:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else ""
+
+
+async def _from_jwt(ctx: AppContext, token: str, source: str) -> Optional[AuthUser]:
+    try:
+        claims = await asyncio.to_thread(decode_access_token, ctx.settings, token, ctx.jwks_client) \
+            if ctx.jwks_client else decode_access_token(ctx.settings, token)
+    except InvalidToken:
+        return None
+    if claims.source == "external":
+        return AuthUser(user_id=f"ext:{claims.sub}", email=None, source="external", claims=claims)
+    if claims.jti and await ctx.accounts.is_jti_revoked(claims.jti):
+        return None
+    user = await ctx.accounts.get_user(claims.sub)
+    if user is None:
+        return None
+    return AuthUser(user_id=user["user_id"], email=user["email"], source=source, claims=claims)
+
+
+async def _from_api_token(ctx: AppContext, token: str) -> Optional[AuthUser]:
+    found = await ctx.accounts.resolve_api_token(hash_api_token(token))
+    if found is None:
+        return None
+    user = await ctx.accounts.get_user(found["user_id"])
+    if user is None:
+        return None
+    return AuthUser(user_id=user["user_id"], email=user["email"], source="api_token")
+
+
+def _csrf_ok(request: Request) -> bool:
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    header = request.headers.get(CSRF_HEADER, "")
+    return bool(cookie) and hmac.compare_digest(cookie, header)
+
+
+async def authenticate(request: Request, ctx: AppContext) -> Optional[AuthUser]:
+    """The caller, or None; every failure looks the same to the client."""
+    token = bearer_token(request)
+    if token is not None:
+        if not token:
+            return None
+        if looks_like_api_token(token):
+            return await _from_api_token(ctx, token)
+        return await _from_jwt(ctx, token, "local")
+    session = request.cookies.get(SESSION_COOKIE)
+    if session:
+        if request.method not in SAFE_METHODS and not _csrf_ok(request):
+            return None
+        return await _from_jwt(ctx, session, "session")
+    return None

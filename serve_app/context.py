@@ -1,0 +1,49 @@
+"""The long-lived objects one replica shares between requests."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from compute.account_store import AccountStore
+from compute.config import get_compute_settings
+from compute.runner import get_runner
+from compute.store import JobStore
+from serve_app.rate_limits import RateLimiter
+from serve_app.settings import Settings
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    store: JobStore
+    accounts: AccountStore
+    limiter: RateLimiter
+    jwks_client: Optional[Any] = None
+    _runner: Any = field(default=None, repr=False)
+
+    @classmethod
+    def create(cls, settings: Settings) -> "AppContext":
+        store = JobStore(settings.redis_url, get_compute_settings().job_ttl_seconds)
+        jwks_client = None
+        if settings.jwt_jwks_url:
+            from serve_app.security import make_jwks_client
+
+            jwks_client = make_jwks_client(settings.jwt_jwks_url)
+        return cls(
+            settings=settings,
+            store=store,
+            accounts=AccountStore(store.redis),
+            limiter=RateLimiter(settings.redis_url, settings.rate_limit_enabled),
+            jwks_client=jwks_client,
+        )
+
+    async def runner(self):
+        """The job runner actor's handle (created on first use; creating it is a blocking call)."""
+        if self._runner is None:
+            self._runner = await asyncio.to_thread(get_runner)
+        return self._runner
+
+    async def close(self) -> None:
+        await self.store.close()

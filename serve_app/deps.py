@@ -1,0 +1,73 @@
+"""Shared FastAPI dependencies, as typed aliases so a route's signature says what it needs."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Optional
+
+from fastapi import Depends, HTTPException, Request, Response
+
+from serve_app.auth import AuthUser, authenticate
+from serve_app.client_ip import client_ip
+from serve_app.context import AppContext
+from serve_app.errors import FieldProblem
+
+JOB_ID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def get_context(request: Request) -> AppContext:
+    return request.app.state.ctx
+
+
+Ctx = Annotated[AppContext, Depends(get_context)]
+
+
+def get_client_ip(request: Request, ctx: Ctx) -> str:
+    return client_ip(request, ctx.settings.trusted_proxy_networks)
+
+
+ClientIP = Annotated[str, Depends(get_client_ip)]
+
+
+def rate_limit(name: str, setting: str):
+    """A dependency that counts the request against ``settings.<setting>`` per client IP."""
+
+    async def check(ctx: Ctx, ip: ClientIP, response: Response) -> None:
+        headers = await ctx.limiter.hit(name, getattr(ctx.settings, setting), ip)
+        response.headers.update(headers)
+
+    return Depends(check)
+
+
+def valid_job_id(job_id: str) -> str:
+    if not JOB_ID_PATTERN.match(job_id):
+        raise HTTPException(404, "Job not found.")
+    return job_id
+
+
+JobId = Annotated[str, Depends(valid_job_id)]
+
+
+def idempotency_key(request: Request) -> Optional[str]:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not (1 <= len(key) <= 255) or not key.isprintable() or not key.isascii():
+        raise FieldProblem("Idempotency-Key", "must be 1-255 printable ASCII characters", "header_invalid")
+    return key
+
+
+IdempotencyKey = Annotated[Optional[str], Depends(idempotency_key)]
+
+
+UNAUTHORIZED = HTTPException(401, "Not authenticated.", headers={"WWW-Authenticate": "Bearer"})
+
+
+async def current_user(request: Request, ctx: Ctx) -> AuthUser:
+    user = await authenticate(request, ctx)
+    if user is None:
+        raise UNAUTHORIZED
+    return user
+
+
+CurrentUser = Annotated[AuthUser, Depends(current_user)]

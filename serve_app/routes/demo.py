@@ -1,0 +1,61 @@
+"""Public demo jobs: no account needed, small limits, strict per-IP rate limit."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from serve_app.deps import ClientIP, Ctx, IdempotencyKey, JobId, rate_limit
+from serve_app.errors import FIELD_HINTS_KEY
+from serve_app.job_views import chunks_of, event_stream, load_owned
+from serve_app.responses import ERRORS, ValidationErrors
+from serve_app.schemas import JobAccepted, JobChunksOut, JobCreate, JobOut
+from serve_app.submission import JobLimits, submit_job
+
+DEMO_OWNER = "demo"
+router = APIRouter(prefix="/jobs/demo", tags=["demo"])
+
+
+def demo_limits(request: Request) -> JobLimits:
+    settings = request.app.state.ctx.settings
+    limits = JobLimits(settings.demo_max_n, settings.demo_max_chunks)
+    setattr(request.state, FIELD_HINTS_KEY, limits.hints())
+    return limits
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobAccepted,
+    summary="Start a demo job (no auth)",
+    description="Limits: 1 ≤ n ≤ DEMO_MAX_N (10,000), 1 ≤ chunks ≤ DEMO_MAX_CHUNKS (8); chunks above n are "
+    "clamped to n. Rate limit RATE_LIMIT_DEMO (5/minute) per client IP. An `Idempotency-Key` header "
+    "returns the first response for the same key and body from the same IP for 24 h.",
+    responses=ERRORS(409, 413, 422, 429, 503) | ValidationErrors,
+    dependencies=[rate_limit("demo", "rate_limit_demo")],
+)
+async def create_demo_job(body: JobCreate, limits: Annotated[JobLimits, Depends(demo_limits)], response: Response,
+                          ctx: Ctx, ip: ClientIP, key: IdempotencyKey) -> JobAccepted:
+    submission = await submit_job(
+        ctx, body, owner=DEMO_OWNER, limits=limits, idempotency_scope=f"demo:{ip}",
+        idempotency_key=key, index_owner=False,
+    )
+    if submission.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return submission.accepted
+
+
+@router.get("/{job_id}", response_model=JobOut, summary="Status of a demo job", responses=ERRORS(404, 503))
+async def get_demo_job(job_id: JobId, ctx: Ctx) -> JobOut:
+    return JobOut.from_record(await load_owned(ctx, job_id, DEMO_OWNER))
+
+
+@router.get("/{job_id}/chunks", response_model=JobChunksOut, summary="Chunks of a demo job",
+            responses=ERRORS(404, 503))
+async def get_demo_job_chunks(job_id: JobId, ctx: Ctx) -> JobChunksOut:
+    return await chunks_of(ctx, await load_owned(ctx, job_id, DEMO_OWNER))
+
+
+@router.get("/{job_id}/events", summary="Live progress of a demo job (Server-Sent Events)",
+            responses=ERRORS(404, 503) | {200: {"content": {"text/event-stream": {}}}})
+async def demo_job_events(job_id: JobId, ctx: Ctx):
+    return event_stream(ctx, await load_owned(ctx, job_id, DEMO_OWNER))

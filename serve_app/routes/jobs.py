@@ -1,0 +1,95 @@
+"""Jobs of signed-in users: submit, list, read, follow live, cancel."""
+
+from typing import Annotated, Optional
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+
+from compute.records import JobStatus
+from serve_app.deps import Ctx, CurrentUser, IdempotencyKey, JobId, rate_limit
+from serve_app.errors import FIELD_HINTS_KEY
+from serve_app.job_views import chunks_of, event_stream, load_owned
+from serve_app.responses import ERRORS, ValidationErrors
+from serve_app.schemas import JobAccepted, JobChunksOut, JobCreate, JobOut, JobPage
+from serve_app.submission import JobLimits, submit_job
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+
+def job_limits(request: Request) -> JobLimits:
+    settings = request.app.state.ctx.settings
+    limits = JobLimits(settings.max_n, settings.max_chunks)
+    setattr(request.state, FIELD_HINTS_KEY, limits.hints())
+    return limits
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobAccepted,
+    summary="Start a job",
+    description="Limits: 1 ≤ n ≤ MAX_N (1,000,000,000), 1 ≤ chunks ≤ MAX_CHUNKS (1,000); chunks above n are "
+    "clamped to n; kind is `range_sum` (default) or `prime_count`. At most MAX_ACTIVE_JOBS_PER_USER (4) "
+    "pending/running jobs per user. Rate limit RATE_LIMIT_JOBS (10/minute) per client IP. An "
+    "`Idempotency-Key` header returns the first response for the same key and body from the same user "
+    "for 24 h.",
+    responses=ERRORS(401, 409, 413, 422, 429, 503) | ValidationErrors,
+    dependencies=[rate_limit("jobs", "rate_limit_jobs")],
+)
+async def create_job(body: JobCreate, limits: Annotated[JobLimits, Depends(job_limits)], user: CurrentUser,
+                     response: Response, ctx: Ctx, key: IdempotencyKey) -> JobAccepted:
+    submission = await submit_job(
+        ctx, body, owner=user.user_id, limits=limits, idempotency_scope=f"user:{user.user_id}",
+        idempotency_key=key, index_owner=True, max_active=ctx.settings.max_active_jobs_per_user,
+    )
+    if submission.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return submission.accepted
+
+
+@router.get("", response_model=JobPage, summary="Your jobs, newest first", responses=ERRORS(401, 503))
+async def list_jobs(
+    user: CurrentUser,
+    ctx: Ctx,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    status: Optional[JobStatus] = None,
+) -> JobPage:
+    if status is None:
+        total, ids = await ctx.store.owner_job_ids(user.user_id, offset, limit)
+        records = await ctx.store.get_jobs(ids)
+    else:  # filter over the user's index (bounded by its TTL), never a key scan
+        _, ids = await ctx.store.owner_job_ids(user.user_id, 0, 10_000)
+        matching = [r for r in await ctx.store.get_jobs(ids) if r.status is status]
+        total, records = len(matching), matching[offset:offset + limit]
+    return JobPage(items=[JobOut.from_record(r) for r in records], total=total, limit=limit, offset=offset)
+
+
+@router.get("/{job_id}", response_model=JobOut, summary="Status of one of your jobs", responses=ERRORS(401, 404, 503))
+async def get_job(job_id: JobId, user: CurrentUser, ctx: Ctx) -> JobOut:
+    return JobOut.from_record(await load_owned(ctx, job_id, user.user_id))
+
+
+@router.get("/{job_id}/chunks", response_model=JobChunksOut, summary="Per-chunk facts of one of your jobs",
+            responses=ERRORS(401, 404, 503))
+async def get_job_chunks(job_id: JobId, user: CurrentUser, ctx: Ctx) -> JobChunksOut:
+    return await chunks_of(ctx, await load_owned(ctx, job_id, user.user_id))
+
+
+@router.get("/{job_id}/events", summary="Live progress of one of your jobs (Server-Sent Events)",
+            responses=ERRORS(401, 404, 503) | {200: {"content": {"text/event-stream": {}}}})
+async def job_events(job_id: JobId, user: CurrentUser, ctx: Ctx):
+    return event_stream(ctx, await load_owned(ctx, job_id, user.user_id))
+
+
+@router.delete("/{job_id}", response_model=JobOut, summary="Cancel a pending or running job",
+               responses=ERRORS(401, 404, 409, 503))
+async def cancel_job(job_id: JobId, user: CurrentUser, ctx: Ctx) -> JobOut:
+    record = await load_owned(ctx, job_id, user.user_id)
+    if record.status.terminal:
+        raise HTTPException(409, f"Job already {record.status.value}; only pending or running jobs can be cancelled.")
+    runner = await ctx.runner()
+    await runner.cancel.remote(job_id, "Cancelled by the user.")
+    record = await load_owned(ctx, job_id, user.user_id)
+    if record.status is not JobStatus.cancelled:
+        raise HTTPException(409, f"Job already {record.status.value}; only pending or running jobs can be cancelled.")
+    return JobOut.from_record(record)

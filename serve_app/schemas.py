@@ -1,0 +1,209 @@
+"""Request and response models of the HTTP API."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Optional
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+from compute.records import ChunkFact, JobRecord, JobStatus
+
+StrictInt = Annotated[int, Field(strict=True)]
+
+
+def iso_time(ts: Optional[float]) -> Optional[datetime]:
+    return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+class JobCreate(BaseModel):
+    """A job request. Limits depend on the route (see its description)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"n": 1000, "chunks": 4}]})
+
+    n: StrictInt = Field(description="Compute over the integers 1..n.")
+    chunks: StrictInt = Field(description="How many parallel chunks (Ray tasks) to split the job into; "
+                              "clamped to n when larger.")
+    kind: str = Field("range_sum", max_length=64, description="Job kind: range_sum (default) or prime_count.")
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: JobStatus
+
+
+class JobOut(BaseModel):
+    job_id: str
+    status: JobStatus
+    kind: str
+    n: int
+    progress: float = Field(ge=0, le=1)
+    completed_chunks: int
+    total_chunks: int
+    result: Optional[int] = Field(None, description="Exact result; may exceed 64 bits.")
+    detail: Optional[str] = None
+    created_at: datetime
+    started_at: Optional[datetime] = None
+    completed_at: Optional[datetime] = None
+    duration_ms: Optional[int] = None
+
+    @classmethod
+    def from_record(cls, record: JobRecord) -> "JobOut":
+        return cls(
+            job_id=record.job_id,
+            status=record.status,
+            kind=record.kind,
+            n=record.n,
+            progress=record.progress,
+            completed_chunks=record.completed_chunks,
+            total_chunks=record.total_chunks,
+            result=record.result if record.status is JobStatus.completed else None,
+            detail=record.detail,
+            created_at=iso_time(record.created_at),
+            started_at=iso_time(record.started_at),
+            completed_at=iso_time(record.completed_at),
+            duration_ms=record.duration_ms,
+        )
+
+
+class ChunkOut(BaseModel):
+    index: int
+    start: int
+    end: int
+    status: str
+    result: Optional[int] = None
+    node_id: Optional[str] = None
+    worker_pid: Optional[int] = None
+    started_at: Optional[datetime] = None
+    ended_at: Optional[datetime] = None
+    duration_ms: Optional[int] = None
+
+    @classmethod
+    def from_fact(cls, fact: ChunkFact) -> "ChunkOut":
+        duration = None
+        if fact.started_at is not None and fact.ended_at is not None:
+            duration = max(0, round((fact.ended_at - fact.started_at) * 1000))
+        return cls(
+            **fact.model_dump(exclude={"started_at", "ended_at", "attempt"}),
+            started_at=iso_time(fact.started_at),
+            ended_at=iso_time(fact.ended_at),
+            duration_ms=duration,
+        )
+
+
+class JobChunksOut(BaseModel):
+    job_id: str
+    status: JobStatus
+    total_chunks: int
+    chunks: list[ChunkOut]
+
+
+class JobPage(BaseModel):
+    items: list[JobOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+    type: str
+
+
+class ValidationErrorOut(BaseModel):
+    detail: str
+    errors: list[FieldError]
+
+
+class HealthOut(BaseModel):
+    status: str
+    redis: str
+    ray: str
+    version: str
+
+
+class NodeOut(BaseModel):
+    node_id: str
+    alive: bool
+    address: str
+    cpus: float
+
+
+class ClusterOut(BaseModel):
+    nodes_alive: int
+    nodes: list[NodeOut]
+    cpus_total: float
+    cpus_used: float
+    jobs_active: int
+    jobs_total: int
+    jobs_completed: int
+    jobs_failed: int
+    jobs_cancelled: int
+    chunks_per_second: float
+
+
+class Credentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr = Field(max_length=254)
+    password: str = Field(min_length=8, max_length=256)
+
+    @field_validator("email", mode="before")
+    @classmethod
+    def _normalise(cls, value):
+        return value.strip().lower() if isinstance(value, str) else value
+
+
+class LoginCredentials(Credentials):
+    password: str = Field(min_length=1, max_length=256)
+
+
+class UserOut(BaseModel):
+    user_id: str
+    email: Optional[str]
+    created_at: Optional[datetime]
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class ApiTokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        value = value.strip()
+        if not value or not value.isprintable():
+            raise ValueError("must be 1-64 printable characters")
+        return value
+
+
+class ApiTokenOut(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    last_used_at: Optional[datetime] = None
+
+
+class ApiTokenCreated(ApiTokenOut):
+    token: str = Field(description="The secret; shown only once.")
+
+
+class StatsOut(BaseModel):
+    total_jobs: int
+    completed: int
+    failed: int
+    cancelled: int
+    running: int
+    avg_duration_ms: Optional[int]

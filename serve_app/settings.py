@@ -1,0 +1,67 @@
+"""HTTP-side settings, read from the environment (every variable is listed in the README)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from ipaddress import ip_network
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    project_name: str = Field("Ray Jobs", alias="PROJECT_NAME")
+    environment: Literal["development", "production", "test"] = Field("development", alias="ENVIRONMENT")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", alias="REDIS_URL")
+    cors_origins: str = Field("http://localhost:3000,http://localhost:8000", alias="BACKEND_CORS_ORIGINS")
+    # Peers whose X-Forwarded-For / Forwarded headers are believed (comma-separated IPs or CIDRs).
+    trusted_proxies: str = Field("", alias="TRUSTED_PROXIES")
+    max_body_bytes: int = Field(64 * 1024, alias="MAX_BODY_BYTES", ge=1024)
+
+    rate_limit_enabled: bool = Field(True, alias="RATE_LIMIT_ENABLED")
+    rate_limit_jobs: str = Field("10/minute", alias="RATE_LIMIT_JOBS")
+    rate_limit_demo: str = Field("5/minute", alias="RATE_LIMIT_DEMO")
+    rate_limit_login: str = Field("5/minute", alias="RATE_LIMIT_LOGIN")
+
+    demo_max_n: int = Field(10_000, alias="DEMO_MAX_N", ge=1)
+    demo_max_chunks: int = Field(8, alias="DEMO_MAX_CHUNKS", ge=1)
+    max_n: int = Field(1_000_000_000, alias="MAX_N", ge=1)
+    max_chunks: int = Field(1_000, alias="MAX_CHUNKS", ge=1)
+    max_active_jobs_per_user: int = Field(4, alias="MAX_ACTIVE_JOBS_PER_USER", ge=1)
+
+    jwt_secret: str = Field("", alias="JWT_SECRET", repr=False)
+    jwt_issuer: str = Field("ray-jobs", alias="JWT_ISSUER")
+    jwt_audience: str = Field("ray-jobs-api", alias="JWT_AUDIENCE")
+    jwt_expire_minutes: int = Field(60, alias="JWT_EXPIRE_MINUTES", ge=1)
+    jwt_jwks_url: str = Field("", alias="JWT_JWKS_URL")
+
+    ray_dashboard_url: str = Field("http://127.0.0.1:8265", alias="RAY_DASHBOARD_URL")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: str) -> str:
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            ip_network(item, strict=False)
+        return value
+
+    @model_validator(mode="after")
+    def _secret_required_in_production(self) -> "Settings":
+        if self.environment == "production" and len(self.jwt_secret) < 32:
+            raise ValueError("JWT_SECRET (at least 32 characters) is required when ENVIRONMENT=production")
+        return self
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+    @property
+    def trusted_proxy_networks(self):
+        return [ip_network(p.strip(), strict=False) for p in self.trusted_proxies.split(",") if p.strip()]
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,98 @@
+"""Accepting a job: limits, idempotency, the Redis record, and the hand-off to the runner."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Optional
+
+import orjson
+from fastapi import HTTPException
+
+from compute.kinds import UnknownKind, kind_names
+from compute.records import JobStatus
+from compute.runner import new_record
+from serve_app.context import AppContext
+from serve_app.errors import FieldProblem
+from serve_app.schemas import JobAccepted, JobCreate
+
+log = logging.getLogger(__name__)
+SUBMIT_TIMEOUT_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class JobLimits:
+    max_n: int
+    max_chunks: int
+
+    def hints(self) -> dict[str, str]:
+        return {"n": f"allowed: 1 to {self.max_n:,}", "chunks": f"allowed: 1 to {self.max_chunks:,}"}
+
+
+@dataclass(frozen=True)
+class Submission:
+    accepted: JobAccepted
+    replayed: bool
+
+
+def _check(body: JobCreate, limits: JobLimits) -> None:
+    if not 1 <= body.n <= limits.max_n:
+        raise FieldProblem("n", f"must be between 1 and {limits.max_n:,} (got {body.n:,})", "out_of_range")
+    if not 1 <= body.chunks <= limits.max_chunks:
+        raise FieldProblem("chunks", f"must be between 1 and {limits.max_chunks:,} (got {body.chunks:,})",
+                           "out_of_range")
+    if body.kind not in kind_names():
+        raise FieldProblem("kind", f"unknown kind {body.kind!r}; choose one of: {', '.join(kind_names())}",
+                           "unknown_kind")
+
+
+def _fingerprint(body: JobCreate) -> str:
+    return hashlib.sha256(orjson.dumps(body.model_dump(), option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+async def submit_job(
+    ctx: AppContext,
+    body: JobCreate,
+    *,
+    owner: str,
+    limits: JobLimits,
+    idempotency_scope: str,
+    idempotency_key: Optional[str],
+    index_owner: bool,
+    max_active: Optional[int] = None,
+) -> Submission:
+    _check(body, limits)
+    if max_active is not None:
+        stats = await ctx.store.owner_stats(owner)
+        finished = sum(stats.get(s, 0) for s in ("completed", "failed", "cancelled"))
+        if stats.get("total_jobs", 0) - finished >= max_active:
+            raise HTTPException(429, f"You already have {max_active} active jobs (the limit); wait for one to "
+                                     "finish or cancel one.", headers={"Retry-After": "5"})
+    try:
+        record = new_record(str(uuid.uuid4()), owner, body.kind, body.n, body.chunks)
+    except UnknownKind:  # pragma: no cover - _check already rejected it
+        raise FieldProblem("kind", f"unknown kind {body.kind!r}", "unknown_kind")
+    accepted = JobAccepted(job_id=record.job_id, status=record.status)
+    await ctx.store.create_job(record, index_owner=index_owner)
+    if idempotency_key is not None:
+        entry = {"fingerprint": _fingerprint(body), "response": accepted.model_dump(mode="json")}
+        existing = await ctx.store.claim_idempotency_key(idempotency_scope, idempotency_key, entry)
+        if existing is not None:
+            await ctx.store.delete_job(record.job_id, owner)
+            if existing["fingerprint"] != entry["fingerprint"]:
+                raise HTTPException(409, "This Idempotency-Key was already used with a different request body.")
+            return Submission(JobAccepted.model_validate(existing["response"]), replayed=True)
+    try:
+        runner = await ctx.runner()
+        await asyncio.wait_for(runner.submit.remote(record.job_id), SUBMIT_TIMEOUT_SECONDS)
+    except Exception as exc:  # Ray unreachable: fail the job visibly instead of leaving it pending
+        log.warning("could not hand job %s to the runner: %s", record.job_id, type(exc).__name__)
+        await ctx.store.finish(record, JobStatus.failed, detail="The compute cluster could not accept the job.")
+        if idempotency_key is not None:
+            await ctx.store.release_idempotency_key(idempotency_scope, idempotency_key)
+        raise HTTPException(503, "The compute cluster (Ray) is unavailable; the job was not started.",
+                            headers={"Retry-After": "5"}) from None
+    return Submission(accepted, replayed=False)

@@ -1,0 +1,211 @@
+"""AccountStore against the session's real redis-server (no pytest-asyncio: asyncio.run per test)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import redis.asyncio as aioredis
+
+from compute.account_store import AccountStore
+
+
+def run(redis_url: str, scenario):
+    """Run ``await scenario(store, client)`` on a fresh event loop with its own client."""
+
+    async def main():
+        client = aioredis.from_url(redis_url, decode_responses=True)
+        try:
+            return await scenario(AccountStore(client), client)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(main())
+
+
+def unique_email() -> str:
+    return f"user-{uuid.uuid4().hex}@example.com"
+
+
+def test_create_and_get_user(redis_url):
+    email = unique_email()
+
+    async def scenario(store, client):
+        before = time.time()
+        user = await store.create_user(email, "hash-1")
+        assert user is not None
+        assert uuid.UUID(user["user_id"]).version == 4
+        assert user["email"] == email and user["password_hash"] == "hash-1"
+        assert isinstance(user["created_at"], float) and before <= user["created_at"] <= time.time()
+
+        assert await store.get_user(user["user_id"]) == user
+        assert await store.get_user_by_email(email) == user
+        assert await client.get(f"user-email:{email}") == user["user_id"]
+        assert await store.get_user(str(uuid.uuid4())) is None
+        assert await store.get_user_by_email(unique_email()) is None
+
+    run(redis_url, scenario)
+
+
+def test_duplicate_email_returns_none(redis_url):
+    email = unique_email()
+
+    async def scenario(store, client):
+        first = await store.create_user(email, "h1")
+        assert first is not None
+        assert await store.create_user(email, "h2") is None
+        assert await store.create_user("  " + email.upper() + " ", "h3") is None  # normalised
+        assert await store.get_user_by_email(email.upper()) == first
+        assert (await store.get_user(first["user_id"]))["password_hash"] == "h1"
+
+    run(redis_url, scenario)
+
+
+def test_concurrent_registrations_create_one_user(redis_url):
+    email = unique_email()
+
+    async def scenario(store, client):
+        results = await asyncio.gather(*(store.create_user(email, f"h{i}") for i in range(10)))
+        winners = [r for r in results if r is not None]
+        assert len(winners) == 1
+        winner = winners[0]
+        assert await store.get_user_by_email(email) == winner
+        # no half-created records for the losers
+        user_keys = [k async for k in client.scan_iter(match="user:*") if not k.startswith("user-")]
+        owned = [k for k in user_keys if (await client.hget(k, "email")) == email]
+        assert owned == [f"user:{winner['user_id']}"]
+
+    run(redis_url, scenario)
+
+
+def test_update_password_hash(redis_url):
+    email = unique_email()
+
+    async def scenario(store, client):
+        user = await store.create_user(email, "old")
+        assert await store.update_password_hash(user["user_id"], "new") is True
+        assert (await store.get_user_by_email(email))["password_hash"] == "new"
+        missing = str(uuid.uuid4())
+        assert await store.update_password_hash(missing, "x") is False
+        assert not await client.exists(f"user:{missing}")  # no partial record created
+
+    run(redis_url, scenario)
+
+
+def test_revoke_jti_with_ttl(redis_url):
+    jti = uuid.uuid4().hex
+
+    async def scenario(store, client):
+        assert await store.is_jti_revoked(jti) is False
+        exp = time.time() + 300
+        await store.revoke_jti(jti, exp)
+        assert await store.is_jti_revoked(jti) is True
+        ttl = await client.ttl(f"revoked-jti:{jti}")
+        assert 300 < ttl <= 300 + 61  # until exp plus the grace period
+        # a token long expired is not worth remembering
+        old = uuid.uuid4().hex
+        await store.revoke_jti(old, time.time() - 3600)
+        assert await store.is_jti_revoked(old) is False
+        # a token that just expired is still remembered through the decode leeway
+        recent = uuid.uuid4().hex
+        await store.revoke_jti(recent, int(time.time()) - 5)
+        assert await store.is_jti_revoked(recent) is True
+        assert 0 < await client.ttl(f"revoked-jti:{recent}") <= 60
+
+    run(redis_url, scenario)
+
+
+def test_api_token_lifecycle(redis_url):
+    async def scenario(store, client):
+        user = await store.create_user(unique_email(), "h")
+        uid = user["user_id"]
+        hash_a, hash_b = uuid.uuid4().hex * 2, uuid.uuid4().hex * 2
+        a = await store.create_api_token(uid, "ci", hash_a)
+        b = await store.create_api_token(uid, "laptop", hash_b)
+        assert set(a) == {"id", "name", "created_at", "last_used_at"}
+        assert a["name"] == "ci" and a["last_used_at"] is None and isinstance(a["created_at"], float)
+        assert len(a["id"]) == 32 and a["id"] != b["id"]
+
+        listed = await store.list_api_tokens(uid)
+        assert listed == [a, b]  # oldest first
+        assert all(hash_a not in str(t) and hash_b not in str(t) for t in listed)  # never the hash
+        assert await store.list_api_tokens(str(uuid.uuid4())) == []
+
+        resolved = await store.resolve_api_token(hash_a)
+        assert resolved == {"user_id": uid, "token_id": a["id"]}
+        assert await store.resolve_api_token("0" * 64) is None
+
+        used = (await store.list_api_tokens(uid))[0]["last_used_at"]
+        assert isinstance(used, float) and used >= a["created_at"]
+        # a second use within the interval does not write again
+        await store.resolve_api_token(hash_a)
+        assert (await store.list_api_tokens(uid))[0]["last_used_at"] == used
+        # after the interval it does
+        await client.hset(f"api-token:{hash_a}", "last_used_at", repr(used - 60))
+        await store.resolve_api_token(hash_a)
+        assert (await store.list_api_tokens(uid))[0]["last_used_at"] > used - 60
+
+        assert await store.delete_api_token(uid, a["id"]) is True
+        assert await store.delete_api_token(uid, a["id"]) is False
+        assert await store.resolve_api_token(hash_a) is None
+        assert [t["id"] for t in await store.list_api_tokens(uid)] == [b["id"]]
+
+    run(redis_url, scenario)
+
+
+def test_delete_other_users_token_is_refused(redis_url):
+    async def scenario(store, client):
+        alice = await store.create_user(unique_email(), "h")
+        bob = await store.create_user(unique_email(), "h")
+        token_hash = uuid.uuid4().hex * 2
+        token = await store.create_api_token(alice["user_id"], "alice's", token_hash)
+        assert await store.delete_api_token(bob["user_id"], token["id"]) is False
+        assert await store.resolve_api_token(token_hash) == {"user_id": alice["user_id"], "token_id": token["id"]}
+        assert len(await store.list_api_tokens(alice["user_id"])) == 1
+
+    run(redis_url, scenario)
+
+
+def test_delete_user_removes_email_and_tokens(redis_url):
+    email = unique_email()
+
+    async def scenario(store, client):
+        user = await store.create_user(email, "h")
+        uid = user["user_id"]
+        hashes = [uuid.uuid4().hex * 2 for _ in range(3)]
+        for i, token_hash in enumerate(hashes):
+            await store.create_api_token(uid, f"t{i}", token_hash)
+        survivor = await store.create_user(unique_email(), "h")
+        survivor_hash = uuid.uuid4().hex * 2
+        await store.create_api_token(survivor["user_id"], "keep", survivor_hash)
+
+        assert await store.delete_user(uid) is True
+        assert await store.get_user(uid) is None
+        assert await store.get_user_by_email(email) is None
+        assert await store.list_api_tokens(uid) == []
+        for token_hash in hashes:
+            assert await store.resolve_api_token(token_hash) is None
+            assert not await client.exists(f"api-token:{token_hash}")
+        assert not await client.exists(f"user-email:{email}", f"user:{uid}", f"user-api-tokens:{uid}")
+        assert await store.delete_user(uid) is False
+
+        # other users are untouched, and the email can be registered again
+        assert (await store.resolve_api_token(survivor_hash))["user_id"] == survivor["user_id"]
+        again = await store.create_user(email, "h2")
+        assert again is not None and again["user_id"] != uid
+
+    run(redis_url, scenario)
+
+
+def test_external_user_tokens_without_user_record(redis_url):
+    async def scenario(store, client):
+        uid = f"ext:idp|{uuid.uuid4().hex}"
+        token_hash = uuid.uuid4().hex * 2
+        token = await store.create_api_token(uid, "script", token_hash)
+        assert await store.resolve_api_token(token_hash) == {"user_id": uid, "token_id": token["id"]}
+        assert await store.get_user(uid) is None
+        assert await store.delete_user(uid) is True  # tokens removed
+        assert await store.resolve_api_token(token_hash) is None
+
+    run(redis_url, scenario)

@@ -1,0 +1,75 @@
+"""Shared fixtures: one real redis-server and one real Ray instance (with the Serve app) per session."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+
+import httpx
+import pytest
+
+from tests.support.redis_server import RedisServer
+from tests.support.stack import apply_env, stack_env, start_serve
+
+_ips = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server) -> str:
+    return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def ray_session(redis_url):
+    """A local Ray instance whose workers see the same settings as the app."""
+    import ray
+
+    env = stack_env(redis_url)
+    apply_env(env)
+    ray.init(num_cpus=4, include_dashboard=False, namespace=env["RAY_NAMESPACE"],
+             runtime_env={"env_vars": env}, logging_level="WARNING")
+    yield env
+    from ray import serve
+
+    serve.shutdown()
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def base_url(ray_session) -> str:
+    return start_serve()
+
+
+def fresh_ip() -> str:
+    """A distinct client address per test (the stack trusts 127.0.0.1 as a proxy), so rate-limit
+    buckets never leak between tests."""
+    n = next(_ips)
+    return f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+
+
+@pytest.fixture
+def client_ip() -> str:
+    return fresh_ip()
+
+
+@pytest.fixture
+def api(base_url, client_ip):
+    with httpx.Client(base_url=base_url, headers={"X-Forwarded-For": client_ip}, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def user(api):
+    """A registered, logged-in user: (email, password, headers)."""
+    email = f"user-{uuid.uuid4().hex[:10]}@example.com"
+    password = "correct horse battery"
+    assert api.post("/auth/register", json={"email": email, "password": password}).status_code == 201
+    token = api.post("/auth/login", json={"email": email, "password": password}).json()["access_token"]
+    return {"email": email, "password": password, "headers": {"Authorization": f"Bearer {token}"}}

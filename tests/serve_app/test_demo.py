@@ -1,0 +1,166 @@
+"""The public demo routes, end to end over HTTP against real Ray and Redis."""
+
+import uuid
+
+import pytest
+
+from tests.support.jobs import wait_for_job
+
+
+def test_demo_job_runs_to_exact_result(api):
+    response = api.post("/jobs/demo", json={"n": 1000, "chunks": 4})
+    assert response.status_code == 202
+    accepted = response.json()
+    assert accepted["status"] == "pending"
+    assert uuid.UUID(accepted["job_id"]).version == 4
+    job = wait_for_job(api, f"/jobs/demo/{accepted['job_id']}")
+    assert job["status"] == "completed"
+    assert job["result"] == 500500
+    assert job["progress"] == 1.0
+    assert job["completed_chunks"] == job["total_chunks"] == 4
+    assert job["detail"]
+    assert job["created_at"] and job["started_at"] and job["completed_at"]
+    assert job["duration_ms"] >= 0
+    assert response.headers["X-RateLimit-Limit"] == "5"
+
+
+def test_demo_maximum_matches_known_sum(api):
+    job_id = api.post("/jobs/demo", json={"n": 10_000, "chunks": 8}).json()["job_id"]
+    assert wait_for_job(api, f"/jobs/demo/{job_id}")["result"] == 50_005_000
+
+
+def test_demo_chunks_record_where_they_ran(api):
+    job_id = api.post("/jobs/demo", json={"n": 1000, "chunks": 3}).json()["job_id"]
+    wait_for_job(api, f"/jobs/demo/{job_id}")
+    chunks = api.get(f"/jobs/demo/{job_id}/chunks").json()
+    assert chunks["total_chunks"] == 3
+    ranges = [(c["start"], c["end"]) for c in chunks["chunks"]]
+    assert ranges == [(1, 334), (335, 667), (668, 1000)]
+    for chunk in chunks["chunks"]:
+        assert chunk["status"] == "completed"
+        assert chunk["result"] == sum(range(chunk["start"], chunk["end"] + 1))
+        assert len(chunk["node_id"]) == 56 and chunk["worker_pid"] > 0
+        assert chunk["started_at"] <= chunk["ended_at"]
+
+
+def test_chunks_above_n_are_clamped(api):
+    job_id = api.post("/jobs/demo", json={"n": 3, "chunks": 8}).json()["job_id"]
+    job = wait_for_job(api, f"/jobs/demo/{job_id}")
+    assert (job["result"], job["total_chunks"]) == (6, 3)
+
+
+def test_prime_count_kind(api):
+    job_id = api.post("/jobs/demo", json={"n": 10_000, "chunks": 7, "kind": "prime_count"}).json()["job_id"]
+    assert wait_for_job(api, f"/jobs/demo/{job_id}")["result"] == 1229
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"n": 0, "chunks": 4}, "n"),
+        ({"n": 10_001, "chunks": 4}, "n"),
+        ({"n": 100, "chunks": 0}, "chunks"),
+        ({"n": 100, "chunks": 9}, "chunks"),
+        ({"n": "100", "chunks": 4}, "n"),
+        ({"n": 1.5, "chunks": 4}, "n"),
+        ({"n": True, "chunks": 4}, "n"),
+        ({"chunks": 4}, "n"),
+        ({"n": 100}, "chunks"),
+        ({"n": 100, "chunks": 4, "kind": "bogus"}, "kind"),
+        ({"n": 100, "chunks": 4, "extra": 1}, "extra"),
+        ([1, 2], "body"),
+    ],
+)
+def test_bad_demo_input_is_422_naming_the_field(api, body, field):
+    response = api.post("/jobs/demo", json=body)
+    assert response.status_code == 422, response.text
+    error = response.json()
+    assert field in [e["field"] for e in error["errors"]]
+    assert field in error["detail"]
+
+
+def test_range_errors_state_the_allowed_range(api):
+    detail = api.post("/jobs/demo", json={"n": 20_000, "chunks": 4}).json()["detail"]
+    assert "10,000" in detail and "20,000" in detail
+    detail = api.post("/jobs/demo", json={"n": "x", "chunks": 4}).json()["detail"]
+    assert "allowed: 1 to 10,000" in detail
+
+
+def test_non_json_body_is_422(api):
+    response = api.post("/jobs/demo", content=b"n=5&chunks=2", headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "body"
+    response = api.post("/jobs/demo", content=b"hello", headers={"Content-Type": "text/plain"})
+    assert response.status_code == 422
+
+
+def test_oversized_body_is_413(api):
+    response = api.post("/jobs/demo", content=b"{" + b" " * 70_000 + b"}",
+                        headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert "bytes" in response.json()["detail"]
+
+
+def test_unknown_and_malformed_ids_are_404_json(api):
+    for job_id in (str(uuid.uuid4()), "not-a-uuid", "x" * 500):
+        response = api.get(f"/jobs/demo/{job_id}")
+        assert response.status_code == 404
+        assert response.json() == {"detail": "Job not found."}
+    assert api.get(f"/jobs/demo/{uuid.uuid4()}/chunks").status_code == 404
+
+
+def test_demo_rate_limit_is_five_per_minute_with_retry_after(api):
+    statuses = []
+    for _ in range(6):
+        response = api.post("/jobs/demo", json={"n": 10, "chunks": 1})
+        statuses.append(response.status_code)
+    assert statuses == [202] * 5 + [429]
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    assert response.headers["X-RateLimit-Remaining"] == "0"
+    assert "5/minute" in response.json()["detail"]
+
+
+def test_rate_limit_ignores_forwarded_headers_from_untrusted_peers(base_url, redis_url):
+    """Only a trusted proxy may name the client: from elsewhere, X-Forwarded-For changes nothing."""
+    import httpx
+
+    from tests.conftest import fresh_ip
+
+    with httpx.Client(base_url=base_url, headers={"X-Forwarded-For": fresh_ip()}) as proxy:
+        # Through the trusted proxy (127.0.0.1) the header decides the bucket: a second address is fresh.
+        for _ in range(5):
+            assert proxy.post("/jobs/demo", json={"n": 10, "chunks": 1}).status_code == 202
+        assert proxy.post("/jobs/demo", json={"n": 10, "chunks": 1}).status_code == 429
+        other = proxy.post("/jobs/demo", json={"n": 10, "chunks": 1}, headers={"X-Forwarded-For": fresh_ip()})
+        assert other.status_code == 202
+
+
+def test_idempotency_key_returns_original_and_starts_no_job(api, redis_url):
+    key = f"key-{uuid.uuid4()}"
+    first = api.post("/jobs/demo", json={"n": 100, "chunks": 2}, headers={"Idempotency-Key": key})
+    second = api.post("/jobs/demo", json={"n": 100, "chunks": 2}, headers={"Idempotency-Key": key})
+    assert first.status_code == second.status_code == 202
+    assert first.json() == second.json()
+    assert second.headers["Idempotent-Replayed"] == "true"
+    conflict = api.post("/jobs/demo", json={"n": 101, "chunks": 2}, headers={"Idempotency-Key": key})
+    assert conflict.status_code == 409
+    assert "Idempotency-Key" in conflict.json()["detail"]
+
+
+def test_idempotency_key_is_scoped_to_the_client(api, base_url):
+    import httpx
+
+    from tests.conftest import fresh_ip
+
+    key = f"key-{uuid.uuid4()}"
+    first = api.post("/jobs/demo", json={"n": 100, "chunks": 2}, headers={"Idempotency-Key": key})
+    with httpx.Client(base_url=base_url, headers={"X-Forwarded-For": fresh_ip()}) as other:
+        second = other.post("/jobs/demo", json={"n": 100, "chunks": 2}, headers={"Idempotency-Key": key})
+    assert second.status_code == 202
+    assert second.json()["job_id"] != first.json()["job_id"]
+
+
+def test_bad_idempotency_key_is_422(api):
+    response = api.post("/jobs/demo", json={"n": 100, "chunks": 2}, headers={"Idempotency-Key": "k" * 300})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "Idempotency-Key"
