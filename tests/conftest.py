@@ -8,7 +8,8 @@ import uuid
 import httpx
 import pytest
 
-from tests.support.redis_server import RedisServer
+from cluster.redis_process import RedisProcess
+from tests.support.coverage_workers import stop_workers_gracefully
 from tests.support.stack import apply_env, stack_env, start_serve
 
 _ips = itertools.count(1)
@@ -16,7 +17,7 @@ _ips = itertools.count(1)
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    server = RedisProcess(tmp_path_factory.mktemp("redis")).start()
     yield server
     server.stop()
 
@@ -36,9 +37,7 @@ def ray_session(redis_url):
     ray.init(num_cpus=4, include_dashboard=False, namespace=env["RAY_NAMESPACE"],
              runtime_env={"env_vars": env}, logging_level="WARNING")
     yield env
-    from ray import serve
-
-    serve.shutdown()
+    stop_workers_gracefully()
     ray.shutdown()
 
 

@@ -35,7 +35,7 @@ from serve_app.security import (
     verify_password,
 )
 from serve_app.settings import Settings
-from tests.support.redis_server import free_port
+from cluster.redis_process import free_port
 
 SECRET = "test-secret-" + "x" * 40
 ISSUER = "ray-jobs-test"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.redis_server import free_port
+from cluster.redis_process import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,0 +1,1 @@
+"""Running the service: local up/down/status, batch submission, cluster configs."""

@@ -1,0 +1,232 @@
+"""The local stack behind ``make run``: Redis, a Ray head with its dashboard, and the Serve app.
+
+Everything runs in the foreground; Ctrl-C or SIGTERM stops what was started, in reverse order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from cluster.redis_process import RedisProcess
+
+APP_NAME = "ray-jobs"
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("DATA_DIR", ".data"))
+
+
+def state_file() -> Path:
+    return data_dir() / "stack.json"
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+            return False
+        except OSError:
+            return True
+
+
+def ensure_jwt_secret() -> None:
+    """Development only: keep a generated JWT secret under the data dir so sessions survive restarts."""
+    if os.environ.get("JWT_SECRET"):
+        return
+    if os.environ.get("ENVIRONMENT") == "production":
+        raise RuntimeError("JWT_SECRET must be set when ENVIRONMENT=production")
+    path = data_dir() / "jwt_secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    os.environ["JWT_SECRET"] = path.read_text().strip()
+
+
+def _wait_healthy(url: str, timeout: float = 120) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+class LocalStack:
+    def __init__(self, ray_port: int | None, dashboard_host: str, num_cpus: int | None):
+        self.host = os.environ.get("HOST", "127.0.0.1")
+        self.port = int(os.environ.get("PORT", "8000"))
+        self.dashboard_port = int(os.environ.get("RAY_DASHBOARD_PORT", "8265"))
+        self.dashboard_host = dashboard_host
+        self.ray_port = ray_port
+        self.num_cpus = num_cpus
+        self.redis: RedisProcess | None = None
+        self.ray_started = False
+
+    def preflight(self) -> None:
+        for what, host, port in (("HTTP", self.host, self.port), ("Ray dashboard", self.dashboard_host,
+                                                                   self.dashboard_port)):
+            if port_in_use(host, port):
+                raise RuntimeError(f"{what} port {host}:{port} is already in use; stop what uses it or set "
+                                   f"{'PORT' if what == 'HTTP' else 'RAY_DASHBOARD_PORT'}.")
+
+    def start(self) -> None:
+        self.preflight()
+        if not os.environ.get("REDIS_URL"):
+            self.redis = RedisProcess(data_dir() / "redis").start()
+            os.environ["REDIS_URL"] = self.redis.url
+        ensure_jwt_secret()
+        os.environ.setdefault("RAY_DASHBOARD_URL", f"http://127.0.0.1:{self.dashboard_port}")
+        self._start_ray()
+        self._start_serve()
+
+    def _start_ray(self) -> None:
+        import ray
+
+        from compute.config import get_compute_settings
+
+        namespace = get_compute_settings().ray_namespace
+        if self.ray_port is None:
+            # A private head owned by this process: it goes away with us, and its GCS port is free-picked,
+            # so it never collides with a Redis on 6379.
+            ray.init(include_dashboard=True, dashboard_host=self.dashboard_host, dashboard_port=self.dashboard_port,
+                     num_cpus=self.num_cpus, namespace=namespace, logging_level="WARNING")
+        else:
+            command = ["ray", "start", "--head", f"--port={self.ray_port}", f"--dashboard-host={self.dashboard_host}",
+                       f"--dashboard-port={self.dashboard_port}", "--disable-usage-stats"]
+            if self.num_cpus is not None:
+                command.append(f"--num-cpus={self.num_cpus}")
+            subprocess.run(command, check=True, env={**os.environ, "PATH": f"{Path(sys.executable).parent}:"
+                                                                           f"{os.environ.get('PATH', '')}"})
+            ray.init(address=f"127.0.0.1:{self.ray_port}", namespace=namespace, logging_level="WARNING")
+        self.ray_started = True
+
+    def _start_serve(self) -> None:
+        from ray import serve
+
+        from serve_app.deployment import build_app
+
+        serve.start(http_options={"host": self.host, "port": self.port})
+        serve.run(build_app(), name=APP_NAME, route_prefix="/")
+
+    @property
+    def base_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    def stop(self) -> None:
+        if self.ray_started:
+            import ray
+            from ray import serve
+
+            try:
+                serve.shutdown()
+            except Exception as exc:  # the cluster may already be gone
+                print(f"serve shutdown: {type(exc).__name__}", file=sys.stderr)
+            ray.shutdown()
+            if self.ray_port is not None:
+                subprocess.run([str(Path(sys.executable).parent / "ray"), "stop", "--force"], check=False,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.ray_started = False
+        if self.redis is not None:
+            self.redis.stop()
+            self.redis = None
+
+
+def up(ray_port: int | None = None, dashboard_host: str = "127.0.0.1", num_cpus: int | None = None) -> int:
+    stack = LocalStack(ray_port, dashboard_host, num_cpus)
+    stopping = threading.Event()
+
+    def on_signal(signum, frame):
+        stopping.set()
+
+    def listen_for_stop():
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+
+    listen_for_stop()
+    try:
+        stack.start()
+        listen_for_stop()  # ray.init installs its own handlers, which would skip our clean-up
+        if not _wait_healthy(f"{stack.base_url}/monitoring/health"):
+            print("The service did not become healthy; see the Ray logs under /tmp/ray/session_latest/logs.",
+                  file=sys.stderr)
+            return 1
+        state_file().parent.mkdir(parents=True, exist_ok=True)
+        state_file().write_text(json.dumps({"pid": os.getpid(), "url": stack.base_url,
+                                            "redis_url": os.environ["REDIS_URL"].split("@")[-1],
+                                            "dashboard": f"http://127.0.0.1:{stack.dashboard_port}"}))
+        print(f"\n  Ray Jobs is up.\n"
+              f"    UI             {stack.base_url}/\n"
+              f"    API docs       {stack.base_url}/docs  (ReDoc: {stack.base_url}/redoc)\n"
+              f"    Ray dashboard  http://127.0.0.1:{stack.dashboard_port}\n"
+              f"  Press Ctrl-C to stop.\n", flush=True)
+        while not stopping.wait(1.0):
+            pass
+        print("Stopping ...", flush=True)
+        return 0
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stack.stop()
+        state_file().unlink(missing_ok=True)
+
+
+def _read_state() -> dict | None:
+    try:
+        return json.loads(state_file().read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def down(timeout: float = 60) -> int:
+    state = _read_state()
+    if state is None:
+        print("Nothing to stop (no stack started from this directory).")
+        return 0
+    try:
+        os.kill(state["pid"], signal.SIGTERM)
+    except ProcessLookupError:
+        state_file().unlink(missing_ok=True)
+        print("The stack was not running.")
+        return 0
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            os.kill(state["pid"], 0)
+        except ProcessLookupError:
+            print("Stopped.")
+            return 0
+        time.sleep(0.5)
+    print("The stack did not stop in time.", file=sys.stderr)
+    return 1
+
+
+def status() -> int:
+    state = _read_state()
+    if state is None:
+        print("Not running.")
+        return 1
+    try:
+        health = httpx.get(f"{state['url']}/monitoring/health", timeout=5).json()
+    except httpx.HTTPError as exc:
+        health = {"status": f"unreachable ({type(exc).__name__})"}
+    print(json.dumps({**state, "health": health}, indent=2))
+    return 0 if health.get("status") == "ok" else 1
