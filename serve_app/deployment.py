@@ -5,7 +5,9 @@ from ray import serve
 from serve_app.app import create_app
 
 
-@serve.deployment(name="ApiGateway", max_ongoing_requests=200, health_check_period_s=5)
+# The replica is I/O-bound (Redis, actor calls): it reserves no CPU, so every core is left for chunks.
+@serve.deployment(name="ApiGateway", max_ongoing_requests=200, health_check_period_s=5,
+                  ray_actor_options={"num_cpus": 0})
 @serve.ingress(create_app)
 class ApiGateway:
     """Routes, middleware and dependencies all live in the FastAPI app built on each replica."""

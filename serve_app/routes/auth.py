@@ -1,8 +1,11 @@
 """Accounts: register, log in (JWT), log out (revoke the token)."""
 
 import asyncio
+import secrets
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, HTTPException, Request, Response
+
+from serve_app.auth import CSRF_COOKIE, SESSION_COOKIE
 
 from serve_app.deps import ClientIP, Ctx, CurrentUser, UNAUTHORIZED
 from serve_app.responses import ERRORS, ValidationErrors
@@ -51,3 +54,29 @@ async def logout(user: CurrentUser, ctx: Ctx) -> Response:
         raise UNAUTHORIZED
     await ctx.accounts.revoke_jti(user.claims.jti, user.claims.exp or 0)
     return Response(status_code=204)
+
+
+@router.post("/session", response_model=UserOut, summary="Log in the web UI (HttpOnly session cookie)",
+             description="Sets an HttpOnly, SameSite=Strict `session` cookie holding a JWT, and a `csrf_token` "
+             "cookie whose value must be echoed in an `X-CSRF-Token` header on cookie-authenticated writes.",
+             responses=ERRORS(401, 413, 429, 503) | ValidationErrors)
+async def create_session(body: LoginCredentials, request: Request, response: Response, ctx: Ctx,
+                         ip: ClientIP) -> UserOut:
+    user = await check_credentials(ctx, body, ip)
+    token, expires_in, _ = create_access_token(ctx.settings, user["user_id"])
+    secure = request.url.scheme == "https"
+    response.set_cookie(SESSION_COOKIE, token, max_age=expires_in, httponly=True, samesite="strict",
+                        secure=secure, path="/")
+    response.set_cookie(CSRF_COOKIE, secrets.token_urlsafe(24), max_age=expires_in, httponly=False,
+                        samesite="strict", secure=secure, path="/")
+    return UserOut(user_id=user["user_id"], email=user["email"], created_at=iso_time(user["created_at"]))
+
+
+@router.delete("/session", status_code=204, summary="Log out of the web UI", responses=ERRORS(401, 503))
+async def end_session(user: CurrentUser, ctx: Ctx) -> Response:
+    if user.claims is not None and user.claims.jti:
+        await ctx.accounts.revoke_jti(user.claims.jti, user.claims.exp or 0)
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
+    return response

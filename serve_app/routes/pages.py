@@ -29,4 +29,5 @@ for route, filename in PAGES.items():
 
 @router.get("/dashboard/jobs/{job_id}")
 async def job_page(job_id: str):
-    return _serve("dashboard.html")
+    """One job's detail page; the page reads the id from its URL and asks the API (404s are its own)."""
+    return _serve("job.html")

@@ -13,12 +13,16 @@ AGENTS = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")
 
 
 def ray_worker_processes() -> list[psutil.Process]:
-    """Python worker processes (tasks and actors), identified by their ``ray::`` process title."""
+    """Python workers (tasks and actors) of the Ray instance this process started: the children,
+    titled ``ray::...``, of our own raylet (other Ray instances on the machine are left alone)."""
     workers = []
-    for proc in psutil.process_iter(["cmdline"]):
-        title = (proc.info["cmdline"] or [""])[0]
-        if title.startswith("ray::") and not title.startswith(AGENTS):
-            workers.append(proc)
+    for raylet in psutil.Process().children():
+        if raylet.name() != "raylet":
+            continue
+        for proc in raylet.children():
+            title = (proc.cmdline() or [""])[0]
+            if title.startswith("ray::") and not title.startswith(AGENTS):
+                workers.append(proc)
     return workers
 
 

@@ -1,0 +1,163 @@
+"""Run one job on the current Ray cluster from the command line, with the service's own compute code.
+
+    python -m cluster.batch --n 1000000000 --chunks 64 --kind range_sum [--user USER_ID] [--redis-url URL]
+
+The job is recorded in Redis like one submitted over HTTP (owner ``--user``, default ``batch``, indexed
+so it shows up in that user's history), handed to the shared JobRunner actor, and followed until it
+ends. Prints progress as chunks finish, then the job id and the exact result; exits 0 when the job
+completed and 1 otherwise (2 for bad arguments).
+
+It connects with ``ray.init(address=...)`` to ``--address``, else ``RAY_ADDRESS``, else ``auto`` (the
+local cluster), so it also works as a ``ray job submit`` entrypoint::
+
+    ray job submit --address http://127.0.0.1:8265 --working-dir . -- python -m cluster.batch --n 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+import uuid
+
+PENDING_GRACE_SECONDS = 30.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m cluster.batch", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, required=True, help="the job's n (>= 1)")
+    parser.add_argument("--chunks", type=int, default=8, help="number of chunks (>= 1, default 8)")
+    parser.add_argument("--kind", default="range_sum", help="job kind (default range_sum)")
+    parser.add_argument("--user", default="batch",
+                        help="owner of the job: a user id, so it appears in that user's history (default: batch)")
+    parser.add_argument("--redis-url", default=None, help="Redis of the service (default: REDIS_URL)")
+    parser.add_argument("--address", default=None,
+                        help="Ray cluster address (default: RAY_ADDRESS, else 'auto' = the local cluster)")
+    parser.add_argument("--timeout", type=float, default=0,
+                        help="give up (and cancel the job) after this many seconds; 0 = no limit")
+    return parser
+
+
+def _connect(address: str | None) -> None:
+    import ray
+
+    from compute.config import get_compute_settings
+
+    address = address or os.environ.get("RAY_ADDRESS") or "auto"
+    env_vars = {"REDIS_URL": os.environ["REDIS_URL"]}
+    for name in ("RAY_NAMESPACE", "EXTRA_JOB_KIND_MODULES", "JOB_TTL_SECONDS", "CHUNK_MAX_RETRIES",
+                 "JOB_TIMEOUT_SECONDS", "PYTHONPATH"):
+        if os.environ.get(name):
+            env_vars[name] = os.environ[name]
+    # The env only matters if this driver is the one that creates the runner/tracker actors (no API
+    # running yet): they then see the same Redis as we do.
+    ray.init(address=address, namespace=get_compute_settings().ray_namespace, logging_level="WARNING",
+             log_to_driver=False, runtime_env={"env_vars": env_vars})
+
+
+def _progress_line(record) -> str:
+    pct = 100.0 * record.completed_chunks / record.total_chunks if record.total_chunks else 0.0
+    return f"progress: {record.completed_chunks}/{record.total_chunks} chunks ({pct:.1f}%) [{record.status.value}]"
+
+
+async def run(args) -> int:
+    from compute.config import get_compute_settings
+    from compute.kinds import UnknownKind, kind_names
+    from compute.records import JobStatus
+    from compute.runner import get_runner, new_record
+    from compute.store import JobStore, RedisError
+
+    settings = get_compute_settings()
+    try:
+        record = new_record(str(uuid.uuid4()), args.user, args.kind, args.n, args.chunks)
+    except UnknownKind:
+        print(f"error: unknown kind {args.kind!r}; choose one of: {', '.join(kind_names())}", file=sys.stderr)
+        return 2
+    job_id = record.job_id
+    store = JobStore(settings.redis_url, settings.job_ttl_seconds)
+    events = store.job_events(job_id, heartbeat=1.0)
+    runner = None
+    try:
+        await events.__anext__()  # subscribed before the job can move, so no change is missed
+        await store.create_job(record, index_owner=True)
+        print(f"job_id: {job_id}", flush=True)
+        print(f"submitted: kind={record.kind} n={record.n} chunks={record.total_chunks} owner={record.owner}",
+              flush=True)
+        started = time.monotonic()
+        try:
+            runner = await asyncio.to_thread(get_runner)
+            await asyncio.wait_for(runner.submit.remote(job_id), 60)
+        except Exception as exc:
+            await store.finish(record, JobStatus.failed, detail="The compute cluster could not accept the job.")
+            print(f"error: could not hand the job to the runner: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
+        last = None
+        while True:
+            current = await store.get_job(job_id)
+            if current is None:
+                print("error: the job record disappeared from Redis", file=sys.stderr)
+                return 1
+            line = _progress_line(current)
+            if line != last:
+                print(line, flush=True)
+                last = line
+            if current.status.terminal:
+                break
+            elapsed = time.monotonic() - started
+            if current.status is JobStatus.pending and elapsed > PENDING_GRACE_SECONDS:
+                print(f"error: the job is still pending after {PENDING_GRACE_SECONDS:g} s; is the job runner using "
+                      f"the same Redis as this command ({settings.redis_url.split('@')[-1]})?", file=sys.stderr)
+                await runner.cancel.remote(job_id, "Not picked up by the job runner.")
+                return 1
+            if args.timeout and elapsed > args.timeout:
+                await runner.cancel.remote(job_id, f"Cancelled by the batch command after {args.timeout:g} s.")
+                print(f"error: timed out after {args.timeout:g} s; the job was cancelled", file=sys.stderr)
+                return 1
+            await events.__anext__()  # a change, or a 1 s heartbeat: re-read the record either way
+        print(f"status: {current.status.value}", flush=True)
+        if current.detail:
+            print(f"detail: {current.detail}", flush=True)
+        if current.duration_ms is not None:
+            print(f"duration: {current.duration_ms / 1000:.3f} s", flush=True)
+        if current.status is JobStatus.completed:
+            print(f"result: {current.result}", flush=True)
+            return 0
+        return 1
+    except asyncio.CancelledError:  # Ctrl-C: stop the job too
+        if runner is not None:
+            await runner.cancel.remote(job_id, "Cancelled from the batch command.")
+        raise
+    except RedisError as exc:
+        print(f"error: Redis at {settings.redis_url.split('@')[-1]} is unavailable: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await events.aclose()
+        await store.close()
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.n < 1 or args.chunks < 1:
+        print("error: --n and --chunks must be at least 1", file=sys.stderr)
+        return 2
+    if args.redis_url:
+        os.environ["REDIS_URL"] = args.redis_url
+    if not os.environ.get("REDIS_URL"):
+        print("error: set REDIS_URL (or pass --redis-url) to the service's Redis", file=sys.stderr)
+        return 2
+    from compute.config import get_compute_settings
+
+    get_compute_settings.cache_clear()
+    _connect(args.address)
+    try:
+        return asyncio.run(run(args))
+    except KeyboardInterrupt:
+        print("interrupted; the job was cancelled", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

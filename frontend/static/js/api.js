@@ -1,0 +1,227 @@
+// HTTP helpers for the pages: same-origin fetch with the session cookie, the CSRF header on writes,
+// exact big integers in JSON, and errors turned into sentences (never raw JSON).
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+export const CSRF_COOKIE = "csrf_token";
+
+export class ApiError extends Error {
+  constructor(message, { status = 0, detail = null, fieldErrors = {}, retryAfter = null, limit = null } = {}) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.detail = detail;
+    this.fieldErrors = fieldErrors; // {field: message} from a 422
+    this.retryAfter = retryAfter; // seconds, from Retry-After on 429/503
+    this.limit = limit; // e.g. "5/minute" from a 429's X-RateLimit-Limit
+  }
+}
+
+export function getCookie(name) {
+  for (const part of document.cookie.split(";")) {
+    const [key, ...rest] = part.trim().split("=");
+    if (key === name) return decodeURIComponent(rest.join("="));
+  }
+  return "";
+}
+
+export function hasSessionHint() {
+  return Boolean(getCookie(CSRF_COOKIE));
+}
+
+// ---- exact JSON ------------------------------------------------------------------------------
+
+const SOURCE_REVIVER = (() => {
+  try {
+    let seen = false;
+    JSON.parse("12345678901234567890", (key, value, context) => {
+      seen = Boolean(context && context.source === "12345678901234567890");
+      return value;
+    });
+    return seen;
+  } catch {
+    return false;
+  }
+})();
+
+const INTEGER = /^-?\d+$/;
+
+/** JSON.parse that keeps integers beyond 2^53 exact, as BigInt. */
+export function parseJson(text) {
+  if (SOURCE_REVIVER) {
+    return JSON.parse(text, (key, value, context) =>
+      typeof value === "number" && !Number.isSafeInteger(value) && context && INTEGER.test(context.source)
+        ? BigInt(context.source)
+        : value,
+    );
+  }
+  return parseJsonQuoting(text);
+}
+
+/** Fallback for engines without the reviver's `context.source`: quote long integer literals
+ *  (outside strings) with a one-off marker, then turn the marked strings into BigInt. */
+export function parseJsonQuoting(text) {
+  const marker = `\u0000big${Math.random().toString(36).slice(2)}:`;
+  let out = "";
+  let i = 0;
+  let inString = false;
+  while (i < text.length) {
+    const ch = text[i];
+    if (inString) {
+      out += ch;
+      if (ch === "\\") { out += text[i + 1] ?? ""; i += 2; continue; }
+      if (ch === '"') inString = false;
+      i += 1;
+      continue;
+    }
+    if (ch === '"') { inString = true; out += ch; i += 1; continue; }
+    if (ch === "-" || (ch >= "0" && ch <= "9")) {
+      let j = i + 1;
+      while (j < text.length && /[0-9eE+\-.]/.test(text[j])) j += 1;
+      const token = text.slice(i, j);
+      out += INTEGER.test(token) && token.replace("-", "").length > 15 ? `"${marker}${token}"` : token;
+      i = j;
+      continue;
+    }
+    out += ch;
+    i += 1;
+  }
+  return JSON.parse(out, (key, value) =>
+    typeof value === "string" && value.startsWith(marker) ? BigInt(value.slice(marker.length)) : value,
+  );
+}
+
+// ---- errors in words -------------------------------------------------------------------------
+
+const NETWORK_MESSAGE = "Can't reach the server. Check your connection and try again.";
+
+function messageFor(status, data) {
+  const detail = data && typeof data.detail === "string" ? data.detail : null;
+  if (status === 422 && data && Array.isArray(data.errors) && data.errors.length) {
+    return data.errors.map((e) => `${labelOf(e.field)}: ${e.message}`).join(" ");
+  }
+  if (detail) return detail;
+  if (status === 401) return "You are not signed in.";
+  if (status === 403) return "You don't have access to this.";
+  if (status === 404) return "Not found.";
+  if (status === 429) return "Too many requests. Please wait a moment and try again.";
+  if (status >= 500) return `The server ran into a problem (HTTP ${status}). Please try again shortly.`;
+  return `The request failed (HTTP ${status}).`;
+}
+
+function labelOf(field) {
+  return { n: "n", chunks: "Chunks", kind: "Kind", email: "Email", password: "Password", name: "Name", body: "Request" }[field] ?? field;
+}
+
+function errorFrom(response, data) {
+  const fieldErrors = {};
+  if (data && Array.isArray(data.errors)) {
+    for (const e of data.errors) if (e && e.field && !(e.field in fieldErrors)) fieldErrors[e.field] = e.message;
+  }
+  let retryAfter = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
+  if (!Number.isFinite(retryAfter) && data && Number.isFinite(Number(data.retry_after))) retryAfter = Number(data.retry_after);
+  return new ApiError(messageFor(response.status, data), {
+    status: response.status,
+    detail: data && typeof data.detail === "string" ? data.detail : null,
+    fieldErrors,
+    retryAfter: Number.isFinite(retryAfter) ? retryAfter : null,
+    limit: response.headers.get("X-RateLimit-Limit"),
+  });
+}
+
+/** Call the API. Resolves with the parsed body (null for 204); rejects with ApiError. */
+export async function api(path, { method = "GET", body, headers = {}, signal } = {}) {
+  const sent = { Accept: "application/json", ...headers };
+  if (body !== undefined) sent["Content-Type"] = "application/json";
+  if (!SAFE_METHODS.has(method)) {
+    const csrf = getCookie(CSRF_COOKIE);
+    if (csrf) sent["X-CSRF-Token"] = csrf;
+  }
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers: sent,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
+      cache: "no-store",
+      signal,
+    });
+  } catch (error) {
+    if (error && error.name === "AbortError") throw error;
+    throw new ApiError(NETWORK_MESSAGE, { status: 0 });
+  }
+  const text = await response.text();
+  let data = null;
+  if (text) {
+    try {
+      data = parseJson(text);
+    } catch {
+      data = null;
+    }
+  }
+  if (!response.ok) throw errorFrom(response, data);
+  return data;
+}
+
+// ---- live job updates ------------------------------------------------------------------------
+
+const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+export const isTerminal = (status) => TERMINAL.has(status);
+
+/**
+ * Follow a job: Server-Sent Events from `${base}/events`, falling back to polling `${base}` if the
+ * stream breaks. Calls onUpdate(job) for each change and once more at the end. Returns stop().
+ */
+export function followJob(base, onUpdate, { pollMs = 1000 } = {}) {
+  let stopped = false;
+  let source = null;
+  let timer = null;
+
+  const finish = () => {
+    stopped = true;
+    if (source) source.close();
+    if (timer) clearTimeout(timer);
+  };
+  const deliver = (job) => {
+    if (stopped) return;
+    onUpdate(job);
+    if (isTerminal(job.status)) finish();
+  };
+  const poll = async () => {
+    if (stopped) return;
+    try {
+      deliver(await api(base));
+    } catch (error) {
+      if (error.status === 404 || error.status === 401) {
+        onUpdate(null, error);
+        finish();
+        return;
+      }
+    }
+    if (!stopped) timer = setTimeout(poll, pollMs);
+  };
+  const handle = (event) => {
+    try {
+      deliver(parseJson(event.data));
+    } catch {
+      /* a malformed event: the next one or the poll fallback corrects it */
+    }
+  };
+
+  if ("EventSource" in window) {
+    source = new EventSource(`${base}/events`);
+    source.addEventListener("progress", handle);
+    source.addEventListener("done", handle);
+    source.addEventListener("error", (event) => {
+      // Either an `event: error` from the server or a broken connection: read the job over HTTP.
+      if (stopped) return;
+      if (event && event.data) handle(event);
+      source.close();
+      source = null;
+      poll();
+    });
+  } else {
+    poll();
+  }
+  return finish;
+}

@@ -1,0 +1,184 @@
+// Home: the Try-It demo (submit, live progress, exact result, 429 countdown) and live cluster cards.
+
+import { api, ApiError, followJob } from "./api.js";
+import { chunksText, formatDuration, formatInt, formatNumber, percentOf } from "./format.js";
+import { initLayout } from "./layout.js";
+import { renderTimeline } from "./timeline.js";
+import { $, clearFormErrors, setBadge, setFieldError, showAlert, showFieldErrors, updateProgress } from "./ui.js";
+
+const CLUSTER_EVERY_MS = 5000;
+const LIMITS = { n: [1, 10_000], chunks: [1, 8] };
+
+initLayout({ active: "home" }).then((user) => {
+  if (user) {
+    const cta = $("#get-started");
+    cta.textContent = "Open your dashboard";
+    cta.href = "/dashboard";
+  }
+});
+
+// ---- Try It ------------------------------------------------------------------------------------
+
+const form = $("#try-form");
+const runButton = $("#try-run");
+const errorBox = $("#try-error");
+const limitBox = $("#try-limit");
+const resultBox = $("#try-result");
+const bar = $("#try-progress");
+const live = $("#try-live");
+let stopFollowing = null;
+let countdownTimer = null;
+let lastStatus = null;
+
+function readInt(input, [min, max], name) {
+  const raw = input.value.trim();
+  if (!raw) return { error: `Enter ${name}.` };
+  if (!/^\d+$/.test(raw)) return { error: `${name} must be a whole number.` };
+  const value = Number(raw);
+  if (value < min || value > max) return { error: `${name} must be between ${formatInt(min)} and ${formatInt(max)}.` };
+  return { value };
+}
+
+function validate() {
+  clearFormErrors(form);
+  const n = readInt($("#try-n"), LIMITS.n, "n");
+  const chunks = readInt($("#try-chunks"), LIMITS.chunks, "Chunks");
+  if (n.error) setFieldError($("#try-n"), n.error);
+  if (chunks.error) setFieldError($("#try-chunks"), chunks.error);
+  if (n.error || chunks.error) {
+    (n.error ? $("#try-n") : $("#try-chunks")).focus();
+    return null;
+  }
+  return { n: n.value, chunks: chunks.value, kind: $("#try-kind").value };
+}
+
+for (const id of ["#try-n", "#try-chunks"]) {
+  $(id).addEventListener("input", (event) => setFieldError(event.target, ""));
+}
+
+function render(job) {
+  const percent = percentOf(job);
+  setBadge($("#try-badge"), job.status);
+  $("#try-chunks-done").textContent = chunksText(job);
+  $("#try-percent").textContent = `${percent}%`;
+  updateProgress(bar, job);
+  $("#try-duration").textContent = job.duration_ms !== null && job.duration_ms !== undefined ? `took ${formatDuration(job.duration_ms)}` : "";
+  if (job.status === "completed") {
+    $("#try-value").textContent = formatInt(job.result);
+  } else if (job.status === "failed" || job.status === "cancelled") {
+    $("#try-value").textContent = "—";
+  }
+  if (job.status !== lastStatus) {
+    lastStatus = job.status;
+    if (job.status === "completed") live.textContent = `Demo job completed. Result: ${formatInt(job.result)}.`;
+    else if (job.status === "failed") live.textContent = `Demo job failed: ${job.detail || "no reason given"}.`;
+    else live.textContent = `Demo job ${job.status}.`;
+  }
+  if (job.status === "failed" && job.detail) showAlert(errorBox, `The job failed: ${job.detail}`);
+}
+
+async function showTimeline(jobId) {
+  const box = $("#try-timeline");
+  try {
+    const chunks = await api(`/jobs/demo/${jobId}/chunks`);
+    renderTimeline(box, chunks, { table: "collapsed", caption: "Demo job chunks" });
+    box.hidden = false;
+  } catch {
+    box.hidden = true;
+  }
+}
+
+function limitText(error) {
+  const match = /\((\d+)\s*\/\s*(second|minute|hour|day)\)/i.exec(error.detail || "");
+  if (match) return `${match[1]} runs per ${match[2].toLowerCase()}`;
+  return error.limit ? `${error.limit} runs per minute` : "5 runs per minute";
+}
+
+function startCountdown(seconds, text) {
+  clearInterval(countdownTimer);
+  let left = Math.max(1, Math.ceil(seconds));
+  const counter = $("#try-countdown");
+  $("#try-limit-text").textContent = text;
+  runButton.disabled = true;
+  limitBox.hidden = false;
+  live.textContent = `Demo limit reached: ${text}. You can run again in ${left} seconds.`;
+  const tick = () => {
+    counter.textContent = `${left} s`;
+    if (left <= 0) {
+      clearInterval(countdownTimer);
+      limitBox.hidden = true;
+      runButton.disabled = false;
+      live.textContent = "You can run the demo again.";
+    }
+    left -= 1;
+  };
+  tick();
+  countdownTimer = setInterval(tick, 1000);
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (runButton.disabled) return;
+  const body = validate();
+  if (!body) return;
+  showAlert(errorBox, "");
+  if (stopFollowing) stopFollowing();
+  runButton.disabled = true;
+  try {
+    const accepted = await api("/jobs/demo", { method: "POST", body });
+    lastStatus = null;
+    resultBox.hidden = false;
+    resultBox.dataset.used = "true";
+    $("#try-timeline").hidden = true;
+    $("#try-value").textContent = "—";
+    render({ status: accepted.status, progress: 0, completed_chunks: 0, total_chunks: Math.min(body.chunks, body.n) });
+    stopFollowing = followJob(`/jobs/demo/${accepted.job_id}`, (job, error) => {
+      if (!job) {
+        showAlert(errorBox, error ? error.message : "Lost track of the job.");
+        runButton.disabled = false;
+        return;
+      }
+      render(job);
+      if (["completed", "failed", "cancelled"].includes(job.status)) {
+        if (limitBox.hidden) runButton.disabled = false;
+        showTimeline(job.job_id);
+      }
+    });
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 429) {
+      startCountdown(error.retryAfter ?? 60, limitText(error));
+      return;
+    }
+    runButton.disabled = false;
+    if (error instanceof ApiError && error.status === 422 && showFieldErrors(form, error.fieldErrors)) return;
+    showAlert(errorBox, error.message || "Something went wrong. Please try again.");
+  }
+});
+
+// ---- cluster cards -----------------------------------------------------------------------------
+
+async function refreshCluster() {
+  if (document.hidden) return;
+  try {
+    const c = await api("/monitoring/cluster");
+    $("#cl-nodes").textContent = formatInt(c.nodes_alive);
+    const cpus = c.nodes.filter((n) => n.alive).length;
+    $("#cl-nodes-note").textContent = cpus === 1 ? "Ray node in the cluster" : "Ray nodes in the cluster";
+    $("#cl-cpus").textContent = `${formatNumber(c.cpus_used, 1)} / ${formatNumber(c.cpus_total, 1)}`;
+    const share = c.cpus_total ? Math.round((c.cpus_used / c.cpus_total) * 100) : 0;
+    const meter = $("#cl-cpu-meter");
+    meter.setAttribute("aria-valuenow", String(share));
+    meter.setAttribute("aria-valuetext", `${formatNumber(c.cpus_used, 1)} of ${formatNumber(c.cpus_total, 1)} CPUs in use`);
+    meter.querySelector(".progress-fill").style.width = `${share}%`;
+    $("#cl-jobs").textContent = formatInt(c.jobs_active);
+    $("#cl-jobs-note").textContent = `${formatInt(c.jobs_completed)} completed so far`;
+    $("#cl-rate").textContent = formatNumber(c.chunks_per_second, 1);
+    $("#cluster-error").textContent = "";
+  } catch (error) {
+    $("#cluster-error").textContent = `Cluster figures are unavailable right now (${error.message})`;
+  }
+}
+
+refreshCluster();
+setInterval(refreshCluster, CLUSTER_EVERY_MS);
+document.addEventListener("visibilitychange", () => { if (!document.hidden) refreshCluster(); });
