@@ -42,20 +42,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _connect(address: str | None) -> None:
+    import json
+
     import ray
 
     from compute.config import get_compute_settings
 
+    settings = get_compute_settings()
     address = address or os.environ.get("RAY_ADDRESS") or "auto"
-    env_vars = {"REDIS_URL": os.environ["REDIS_URL"]}
-    for name in ("RAY_NAMESPACE", "EXTRA_JOB_KIND_MODULES", "JOB_TTL_SECONDS", "CHUNK_MAX_RETRIES",
-                 "JOB_TIMEOUT_SECONDS", "PYTHONPATH"):
+    # These only matter if this driver is the one that creates the runner/tracker actors (no API running
+    # yet): they then see the same Redis and settings as we do.
+    env_vars = {"REDIS_URL": settings.redis_url, "RAY_NAMESPACE": settings.ray_namespace}
+    for name in ("EXTRA_JOB_KIND_MODULES", "JOB_TTL_SECONDS", "CHUNK_MAX_RETRIES", "JOB_TIMEOUT_SECONDS"):
         if os.environ.get(name):
             env_vars[name] = os.environ[name]
-    # The env only matters if this driver is the one that creates the runner/tracker actors (no API
-    # running yet): they then see the same Redis as we do.
-    ray.init(address=address, namespace=get_compute_settings().ray_namespace, logging_level="WARNING",
-             log_to_driver=False, runtime_env={"env_vars": env_vars})
+    # Under `ray job submit` the job's own runtime env is merged in, and Ray refuses a key set twice.
+    injected = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR", "{}") or "{}")
+    for name in ((injected.get("runtime_env") or {}).get("env_vars") or {}):
+        env_vars.pop(name, None)
+    ray.init(address=address, namespace=settings.ray_namespace, logging_level="WARNING", log_to_driver=False,
+             runtime_env={"env_vars": env_vars} if env_vars else None)
 
 
 def _progress_line(record) -> str:
@@ -145,9 +151,6 @@ def main(argv=None) -> int:
         return 2
     if args.redis_url:
         os.environ["REDIS_URL"] = args.redis_url
-    if not os.environ.get("REDIS_URL"):
-        print("error: set REDIS_URL (or pass --redis-url) to the service's Redis", file=sys.stderr)
-        return 2
     from compute.config import get_compute_settings
 
     get_compute_settings.cache_clear()

@@ -18,10 +18,12 @@ from compute.config import get_compute_settings
 from compute.kinds import ChunkSpec, UnknownKind, get_kind
 from compute.progress import get_tracker
 from compute.records import ChunkFact, JobRecord, JobStatus
-from compute.store import JobStore
+from compute.store import JobStore, RedisError
 from compute.tasks import run_chunk
 
 RUNNER_NAME = "job-runner"
+REDIS_RETRY_FIRST_DELAY = 0.2
+REDIS_RETRY_MAX_DELAY = 5.0
 log = logging.getLogger(__name__)
 
 
@@ -81,9 +83,31 @@ class JobRunner:
         return sorted(self.jobs)
 
     def _start(self, job_id: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._run(job_id))
+        task = asyncio.get_running_loop().create_task(self._run_until_recorded(job_id))
         self.jobs[job_id] = task
         task.add_done_callback(lambda _: self.jobs.pop(job_id, None))
+
+    async def _run_until_recorded(self, job_id: str) -> None:
+        """Run a job; while Redis is away, wait and resume, so an accepted job always ends recorded."""
+        delay = REDIS_RETRY_FIRST_DELAY
+        while True:
+            try:
+                return await self._run(job_id)
+            except RedisError as exc:
+                log.warning("job %s waits for Redis (%s)", job_id, type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, REDIS_RETRY_MAX_DELAY)
+
+    async def _until_stored(self, write) -> bool:
+        """Retry a state write while Redis is unreachable (the computed result must not be lost)."""
+        delay = REDIS_RETRY_FIRST_DELAY
+        while True:
+            try:
+                return await write()
+            except RedisError as exc:
+                log.warning("retrying a job state write (%s)", type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, REDIS_RETRY_MAX_DELAY)
 
     async def _run(self, job_id: str) -> None:
         record = await self.store.get_job(job_id)
@@ -113,20 +137,19 @@ class JobRunner:
         except asyncio.CancelledError as stop:
             self._cancel_refs(futures)
             detail = stop.args[0] if stop.args else "Cancelled."
-            await self.store.finish(record, JobStatus.cancelled, detail=detail, facts=facts.values())
+            await self._until_stored(lambda: self.store.finish(record, JobStatus.cancelled, detail=detail,
+                                                               facts=facts.values()))
             raise
         except JobFailed as failure:
             self._cancel_refs(futures)
-            await self.store.finish(record, JobStatus.failed, detail=str(failure), facts=facts.values())
+            await self._until_stored(lambda: self.store.finish(record, JobStatus.failed, detail=str(failure),
+                                                               facts=facts.values()))
             return
-        parts = [(done | facts)[spec.index].result for spec in specs]
-        await self.store.finish(
-            record,
-            JobStatus.completed,
-            result=kind.combine(parts),
-            detail="Computation finished successfully.",
+        result = kind.combine([(done | facts)[spec.index].result for spec in specs])
+        await self._until_stored(lambda: self.store.finish(
+            record, JobStatus.completed, result=result, detail="Computation finished successfully.",
             facts=facts.values(),
-        )
+        ))
 
     @staticmethod
     async def _collect(futures: dict, facts: dict, deadline: float, timeout: float) -> None:

@@ -60,7 +60,8 @@ export function parseJson(text) {
 /** Fallback for engines without the reviver's `context.source`: quote long integer literals
  *  (outside strings) with a one-off marker, then turn the marked strings into BigInt. */
 export function parseJsonQuoting(text) {
-  const marker = `\u0000big${Math.random().toString(36).slice(2)}:`;
+  const tag = `big${Math.random().toString(36).slice(2)}:`;
+  const marker = `\u0000${tag}`; // what a marked string starts with once parsed
   let out = "";
   let i = 0;
   let inString = false;
@@ -78,7 +79,7 @@ export function parseJsonQuoting(text) {
       let j = i + 1;
       while (j < text.length && /[0-9eE+\-.]/.test(text[j])) j += 1;
       const token = text.slice(i, j);
-      out += INTEGER.test(token) && token.replace("-", "").length > 15 ? `"${marker}${token}"` : token;
+      out += INTEGER.test(token) && token.replace("-", "").length > 15 ? `"\\u0000${tag}${token}"` : token;
       i = j;
       continue;
     }
