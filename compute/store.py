@@ -31,6 +31,26 @@ ACTIVE_KEY = "jobs:active"
 GLOBAL_STATS_KEY = "stats:jobs"
 CHUNK_RATE_PREFIX = "stats:chunks-per-second:"
 
+# KEYS: job, active set, global stats, owner jobs, owner stats
+# ARGV: job id, created_at, ttl, index owner (0/1), max active (0: no limit), then field/value pairs
+_CREATE = """
+if ARGV[5] ~= '0' then
+  local s = redis.call('HMGET', KEYS[5], 'total_jobs', 'completed', 'failed', 'cancelled')
+  local active = (tonumber(s[1]) or 0) - (tonumber(s[2]) or 0) - (tonumber(s[3]) or 0) - (tonumber(s[4]) or 0)
+  if active >= tonumber(ARGV[5]) then return 0 end
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('HINCRBY', KEYS[3], 'total_jobs', 1)
+if ARGV[4] == '1' then
+  redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
+  redis.call('EXPIRE', KEYS[4], ARGV[3])
+  redis.call('HINCRBY', KEYS[5], 'total_jobs', 1)
+end
+return 1
+"""
+
 _MARK_RUNNING = """
 if redis.call('HGET', KEYS[1], 'status') ~= 'pending' then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1])
@@ -124,6 +144,7 @@ class JobStore:
             retry_on_timeout=False,
         )
         self.ttl = ttl_seconds
+        self._create = self.redis.register_script(_CREATE)
         self._mark_running = self.redis.register_script(_MARK_RUNNING)
         self._chunk_done = self.redis.register_script(_CHUNK_DONE)
         self._finish = self.redis.register_script(_FINISH)
@@ -136,30 +157,16 @@ class JobStore:
 
     # -- jobs ---------------------------------------------------------------------------
 
-    async def create_job(self, record: JobRecord, *, index_owner: bool = True) -> None:
-        key = _job_key(record.job_id)
-        fields = {k: _encode(v.value if isinstance(v, JobStatus) else v) for k, v in record.model_dump().items()}
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping=fields)
-            pipe.expire(key, self.ttl)
-            pipe.zadd(ACTIVE_KEY, {record.job_id: record.created_at})
-            pipe.hincrby(GLOBAL_STATS_KEY, "total_jobs", 1)
-            if index_owner:
-                jobs_key = _owner_jobs_key(record.owner)
-                pipe.zadd(jobs_key, {record.job_id: record.created_at})
-                pipe.expire(jobs_key, self.ttl)
-                pipe.hincrby(_owner_stats_key(record.owner), "total_jobs", 1)
-            await pipe.execute()
-
-    async def delete_job(self, job_id: str, owner: str) -> None:
-        """Remove a record that was never submitted (an idempotency race loser)."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(_job_key(job_id), _chunks_key(job_id))
-            pipe.zrem(ACTIVE_KEY, job_id)
-            pipe.hincrby(GLOBAL_STATS_KEY, "total_jobs", -1)
-            pipe.zrem(_owner_jobs_key(owner), job_id)
-            pipe.hincrby(_owner_stats_key(owner), "total_jobs", -1)
-            await pipe.execute()
+    async def create_job(self, record: JobRecord, *, index_owner: bool = True, max_active: int = 0) -> bool:
+        """Store a new pending job; False (and nothing written) when the owner already has
+        ``max_active`` pending/running jobs. The check and the write are one atomic step."""
+        fields = []
+        for name, value in record.model_dump().items():
+            fields += [name, _encode(value.value if isinstance(value, JobStatus) else value)]
+        keys = [_job_key(record.job_id), ACTIVE_KEY, GLOBAL_STATS_KEY, _owner_jobs_key(record.owner),
+                _owner_stats_key(record.owner)]
+        args = [record.job_id, record.created_at, self.ttl, int(index_owner), max_active, *fields]
+        return await self._create(keys=keys, args=args) == 1
 
     async def get_job(self, job_id: str) -> Optional[JobRecord]:
         return _decode_record(await self.redis.hgetall(_job_key(job_id)))
