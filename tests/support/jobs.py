@@ -10,7 +10,9 @@ TERMINAL = {"completed", "failed", "cancelled"}
 def wait_for_job(client: httpx.Client, path: str, timeout: float = 60, **kwargs) -> dict:
     deadline = time.time() + timeout
     while True:
-        body = client.get(path, **kwargs).json()
+        response = client.get(path, **kwargs)
+        assert response.status_code == 200, f"GET {path}: {response.status_code} {response.text}"
+        body = response.json()
         if body.get("status") in TERMINAL:
             return body
         if time.time() > deadline:

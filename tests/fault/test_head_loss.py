@@ -1,0 +1,57 @@
+"""The whole Ray instance dies mid-job; started again, the stack resumes every unfinished job from
+its Redis record, reusing the chunks that had finished."""
+
+import time
+
+import httpx
+
+from cluster.redis_process import RedisProcess
+from tests.support.jobs import wait_for_job
+from tests.support.local_stack import LocalStackProcess
+
+
+def test_jobs_resume_after_the_head_is_lost(tmp_path):
+    redis = RedisProcess(tmp_path / "redis").start()  # outlives the Ray head, as a managed Redis would
+    secret = {"REDIS_URL": redis.url, "JWT_SECRET": "head-loss-secret-" + "z" * 32}
+    stack = LocalStackProcess(tmp_path / "first", **secret).start()
+    try:
+        with httpx.Client(base_url=stack.url, timeout=30) as api:
+            api.post("/auth/register", json={"email": "head@example.com", "password": "long enough pw"})
+            token = api.post("/auth/login", json={"email": "head@example.com", "password": "long enough pw"})
+            auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            job_id = api.post("/jobs", json={"n": 12_000, "chunks": 8, "kind": "sleepy_sum"},
+                              headers=auth).json()["job_id"]
+            deadline = time.time() + 60
+            while api.get(f"/jobs/{job_id}", headers=auth).json()["completed_chunks"] < 2:
+                assert time.time() < deadline
+                time.sleep(0.1)
+        stack.kill_everything()
+        assert not stack.descendants()
+
+        second = LocalStackProcess(tmp_path / "second", **secret)
+        with httpx.Client(base_url=second.url, timeout=30) as api:
+            before = {c["index"]: c for c in api_chunks(redis, job_id) if c["status"] == "completed"}
+            assert len(before) >= 2
+            second.start()
+            job = wait_for_job(api, f"/jobs/{job_id}", headers=auth, timeout=120)
+            assert job["status"] == "completed"
+            assert job["result"] == 12_000 * 12_001 // 2
+            after = {c["index"]: c for c in api.get(f"/jobs/{job_id}/chunks", headers=auth).json()["chunks"]}
+            for index, chunk in before.items():  # finished chunks were not recomputed
+                assert after[index]["worker_pid"] == chunk["worker_pid"]
+                assert after[index]["node_id"] == chunk["node_id"]
+            assert second.stop() == 0
+    finally:
+        if stack.process.poll() is None:
+            stack.kill_everything()
+        redis.stop()
+
+
+def api_chunks(redis: RedisProcess, job_id: str) -> list[dict]:
+    """Chunk facts straight from Redis while no API is running."""
+    import json
+
+    import redis as redis_client
+
+    raw = redis_client.Redis.from_url(redis.url, decode_responses=True).hgetall(f"job:{job_id}:chunks")
+    return [json.loads(value) for value in raw.values()]

@@ -1,0 +1,85 @@
+"""Run ``python -m cluster up`` (what ``make run`` runs) as a child process, on free ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from cluster.redis_process import free_port
+from tests.support.stack import REPO
+
+
+class LocalStackProcess:
+    def __init__(self, data_dir: Path, **env: str):
+        self.port = free_port()
+        self.dashboard_port = free_port()
+        self.env = {
+            **os.environ,
+            "PORT": str(self.port),
+            "RAY_DASHBOARD_PORT": str(self.dashboard_port),
+            "DATA_DIR": str(data_dir),
+            "EXTRA_JOB_KIND_MODULES": "tests.support.kinds",
+            "PYTHONPATH": str(REPO),
+            "TRUSTED_PROXIES": "127.0.0.1",
+            "RAY_NAMESPACE": "ray-jobs-stack",
+            **env,
+        }
+        self.env.pop("RAY_ADDRESS", None)
+        self.log_path = Path(data_dir) / "stack.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 120) -> "LocalStackProcess":
+        Path(self.log_path).parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen([sys.executable, "-m", "cluster", "up"], cwd=REPO, env=self.env,
+                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"cluster up exited with {self.process.returncode}: {self.tail()}")
+            try:
+                if httpx.get(f"{self.url}/monitoring/health", timeout=5).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"stack not healthy after {timeout} s: {self.tail()}")
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(Path(self.log_path).read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def descendants(self) -> list[psutil.Process]:
+        try:
+            return psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self, timeout: float = 60) -> int:
+        """SIGTERM, as Ctrl-C would; returns the exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def kill_everything(self) -> None:
+        """Simulate the head machine dying: SIGKILL the stack and every process it started."""
+        processes = [psutil.Process(self.process.pid), *self.descendants()]
+        for proc in processes:
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(processes, timeout=10)
+        self.process.wait(10)
