@@ -8,9 +8,11 @@ from typing import Optional
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from compute.kinds import kind_names
 from serve_app import __version__
 from serve_app.context import AppContext
 from serve_app.errors import install_error_handlers
@@ -79,4 +81,41 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
             detail = f"No route for {request.method} {request.url.path}."
         return JSONResponse({"detail": detail}, status_code=404, headers=getattr(exc, "headers", None))
 
+    install_openapi_limits(app, settings)
     return app
+
+
+def _document_our_validation_errors(schema: dict) -> None:
+    """Every 422 is ValidationErrorOut (errors.py), not FastAPI's default list-shaped detail."""
+    ours = {"application/json": {"schema": {"$ref": "#/components/schemas/ValidationErrorOut"}}}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            response = operation.get("responses", {}).get("422")
+            if response is not None:
+                response["content"] = ours
+    models = schema.get("components", {}).get("schemas", {})
+    models.pop("HTTPValidationError", None)
+    models.pop("ValidationError", None)
+
+
+def install_openapi_limits(app: FastAPI, settings: Settings) -> None:
+    """Show the configured maxima and the registered job kinds in the OpenAPI schema."""
+    bounds = {"JobCreate": (settings.max_n, settings.max_chunks),
+              "DemoJobCreate": (settings.demo_max_n, settings.demo_max_chunks)}
+
+    def openapi():
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            models = schema.get("components", {}).get("schemas", {})
+            _document_our_validation_errors(schema)
+            for name, (max_n, max_chunks) in bounds.items():
+                if name in models:
+                    properties = models[name]["properties"]
+                    properties["n"]["maximum"] = max_n
+                    properties["chunks"]["maximum"] = max_chunks
+                    properties["kind"]["enum"] = kind_names()
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi

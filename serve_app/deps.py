@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, Optional
 
-from fastapi import Depends, HTTPException, Request, Response
+from fastapi import Depends, Header, HTTPException, Request, Response
 
 from serve_app.auth import AuthUser, authenticate
 from serve_app.client_ip import client_ip
 from serve_app.context import AppContext
-from serve_app.errors import FieldProblem
 
 JOB_ID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -48,16 +47,9 @@ def valid_job_id(job_id: str) -> str:
 JobId = Annotated[str, Depends(valid_job_id)]
 
 
-def idempotency_key(request: Request) -> Optional[str]:
-    key = request.headers.get("idempotency-key")
-    if key is None:
-        return None
-    if not (1 <= len(key) <= 255) or not key.isprintable() or not key.isascii():
-        raise FieldProblem("Idempotency-Key", "must be 1-255 printable ASCII characters", "header_invalid")
-    return key
-
-
-IdempotencyKey = Annotated[Optional[str], Depends(idempotency_key)]
+IdempotencyKey = Annotated[Optional[str], Header(
+    alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$",
+    description="Replays the first response for the same key and body for 24 h (1-255 visible ASCII).")]
 
 
 UNAUTHORIZED = HTTPException(401, "Not authenticated.", headers={"WWW-Authenticate": "Bearer"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,6 +25,19 @@ class FieldProblem(Exception):
 
     def __init__(self, field: str, message: str, kind: str = "value_error"):
         self.field, self.message, self.kind = field, message, kind
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method the documented API accepts on ``path`` (Starlette only names the first route's)."""
+    table = getattr(app.state, "_path_methods", None)
+    if table is None:  # most specific templates (fewest parameters) first, as the router prefers them
+        table = []
+        for template, operations in app.openapi().get("paths", {}).items():
+            pattern = re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template))
+            table.append((template.count("{"), re.compile(f"^{pattern}$"), sorted(m.upper() for m in operations)))
+        table.sort(key=lambda row: row[0])
+        app.state._path_methods = table
+    return next((methods for _, regex, methods in table if regex.match(path)), [])
 
 
 def _field_name(loc) -> str:
@@ -62,11 +76,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException):
         detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
-        if exc.status_code == 404 and detail == "Not Found":
-            detail = f"No route for {request.method} {request.url.path}."
-        elif exc.status_code == 405:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 400 and "parsing the body" in detail:  # e.g. a body that is not UTF-8
+            return _validation_response([{"field": "body", "message": "Request body is not valid JSON.",
+                                          "type": "json_invalid"}])
+        if exc.status_code == 405:
             detail = f"Method {request.method} is not allowed on {request.url.path}."
-        return JSONResponse(status_code=exc.status_code, content={"detail": detail}, headers=exc.headers)
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path)) or headers.get("Allow", "")
+        return JSONResponse(status_code=exc.status_code, content={"detail": detail}, headers=headers)
 
     @app.exception_handler(RateLimitExceeded)
     async def on_rate_limited(request: Request, exc: RateLimitExceeded):

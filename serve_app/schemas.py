@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 from compute.records import ChunkFact, JobRecord, JobStatus
 
 StrictInt = Annotated[int, Field(strict=True)]
+_VISIBLE = r"[^\x00-\x1f\x7f-\x9f]"
+TOKEN_NAME_PATTERN = rf"^{_VISIBLE}*[^\s\x00-\x1f\x7f-\x9f]{_VISIBLE}*$"
 
 
 def iso_time(ts: Optional[float]) -> Optional[datetime]:
@@ -17,14 +19,19 @@ def iso_time(ts: Optional[float]) -> Optional[datetime]:
 
 
 class JobCreate(BaseModel):
-    """A job request. Limits depend on the route (see its description)."""
+    """A job for signed-in users. The OpenAPI schema shows the configured maxima (MAX_N, MAX_CHUNKS)
+    and the registered kinds."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"n": 1000, "chunks": 4}]})
 
-    n: StrictInt = Field(description="Compute over the integers 1..n.")
-    chunks: StrictInt = Field(description="How many parallel chunks (Ray tasks) to split the job into; "
+    n: StrictInt = Field(ge=1, description="Compute over the integers 1..n.")
+    chunks: StrictInt = Field(ge=1, description="How many parallel chunks (Ray tasks) to split the job into; "
                               "clamped to n when larger.")
     kind: str = Field("range_sum", max_length=64, description="Job kind: range_sum (default) or prime_count.")
+
+
+class DemoJobCreate(JobCreate):
+    """A demo job (no account). Maxima: DEMO_MAX_N, DEMO_MAX_CHUNKS."""
 
 
 class JobAccepted(BaseModel):
@@ -178,15 +185,13 @@ class TokenOut(BaseModel):
 class ApiTokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=64, pattern=TOKEN_NAME_PATTERN,
+                      description="1-64 characters, no control characters, not only spaces.")
 
     @field_validator("name")
     @classmethod
-    def _printable(cls, value: str) -> str:
-        value = value.strip()
-        if not value or not value.isprintable():
-            raise ValueError("must be 1-64 printable characters")
-        return value
+    def _strip(cls, value: str) -> str:
+        return value.strip()
 
 
 class ApiTokenOut(BaseModel):

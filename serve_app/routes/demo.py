@@ -8,7 +8,7 @@ from serve_app.deps import ClientIP, Ctx, IdempotencyKey, JobId, rate_limit
 from serve_app.errors import FIELD_HINTS_KEY
 from serve_app.job_views import chunks_of, event_stream, load_owned
 from serve_app.responses import ERRORS, ValidationErrors
-from serve_app.schemas import JobAccepted, JobChunksOut, JobCreate, JobOut
+from serve_app.schemas import DemoJobCreate, JobAccepted, JobChunksOut, JobOut
 from serve_app.submission import JobLimits, submit_job
 
 DEMO_OWNER = "demo"
@@ -33,8 +33,8 @@ def demo_limits(request: Request) -> JobLimits:
     responses=ERRORS(409, 413, 422, 429, 503) | ValidationErrors,
     dependencies=[rate_limit("demo", "rate_limit_demo")],
 )
-async def create_demo_job(body: JobCreate, limits: Annotated[JobLimits, Depends(demo_limits)], response: Response,
-                          ctx: Ctx, ip: ClientIP, key: IdempotencyKey) -> JobAccepted:
+async def create_demo_job(body: DemoJobCreate, limits: Annotated[JobLimits, Depends(demo_limits)], response: Response,
+                          ctx: Ctx, ip: ClientIP, key: IdempotencyKey = None) -> JobAccepted:
     submission = await submit_job(
         ctx, body, owner=DEMO_OWNER, limits=limits, idempotency_scope=f"demo:{ip}",
         idempotency_key=key, index_owner=False,

@@ -36,7 +36,7 @@ def job_limits(request: Request) -> JobLimits:
     dependencies=[rate_limit("jobs", "rate_limit_jobs")],
 )
 async def create_job(body: JobCreate, limits: Annotated[JobLimits, Depends(job_limits)], user: CurrentUser,
-                     response: Response, ctx: Ctx, key: IdempotencyKey) -> JobAccepted:
+                     response: Response, ctx: Ctx, key: IdempotencyKey = None) -> JobAccepted:
     submission = await submit_job(
         ctx, body, owner=user.user_id, limits=limits, idempotency_scope=f"user:{user.user_id}",
         idempotency_key=key, index_owner=True, max_active=ctx.settings.max_active_jobs_per_user,
