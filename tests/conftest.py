@@ -10,6 +10,7 @@ import pytest
 
 from cluster.redis_process import RedisProcess
 from tests.support.coverage_workers import stop_workers_gracefully
+from tests.support.jwks import JwksServer, jwk
 from tests.support.stack import apply_env, stack_env, start_serve
 
 _ips = itertools.count(1)
@@ -28,11 +29,22 @@ def redis_url(redis_server) -> str:
 
 
 @pytest.fixture(scope="session")
-def ray_session(redis_url):
+def identity_provider():
+    """An external OpenID provider's signing key, published as a JWKS the stack trusts."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    server = JwksServer({"keys": [jwk(key.public_key(), "idp-1", "RS256")]}).start()
+    yield {"key": key, "kid": "idp-1", "jwks_url": server.url}
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_session(redis_url, identity_provider):
     """A local Ray instance whose workers see the same settings as the app."""
     import ray
 
-    env = stack_env(redis_url)
+    env = stack_env(redis_url, JWT_JWKS_URL=identity_provider["jwks_url"])
     apply_env(env)
     ray.init(num_cpus=4, include_dashboard=False, namespace=env["RAY_NAMESPACE"],
              runtime_env={"env_vars": env}, logging_level="WARNING")

@@ -6,17 +6,14 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
 from argon2 import PasswordHasher
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from serve_app import security
 from serve_app.security import (
@@ -34,8 +31,9 @@ from serve_app.security import (
     new_api_token,
     verify_password,
 )
-from serve_app.settings import Settings
 from cluster.redis_process import free_port
+from serve_app.settings import Settings
+from tests.support.jwks import JwksServer, jwk
 
 SECRET = "test-secret-" + "x" * 40
 ISSUER = "ray-jobs-test"
@@ -230,13 +228,6 @@ def keys():
     return {"rsa": rsa_key, "other_rsa": other_rsa_key, "ec": ec_key}
 
 
-def jwk(public_key, kid: str, alg: str) -> dict:
-    algorithm = RSAAlgorithm if alg.startswith("RS") else ECAlgorithm
-    entry = algorithm.to_jwk(public_key, as_dict=True)
-    entry.update(kid=kid, alg=alg, use="sig")
-    return entry
-
-
 OCT_KEY = b"shared-symmetric-key-in-the-jwks-" + b"z" * 16
 
 
@@ -249,26 +240,9 @@ def jwks_url(keys):
             {"kty": "oct", "kid": "oct-1", "alg": "HS256", "use": "sig", "k": b64url(OCT_KEY)},
         ]
     }
-    body = json.dumps(jwks).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    server = JwksServer(jwks).start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture
