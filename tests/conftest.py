@@ -46,8 +46,9 @@ def ray_session(redis_url, identity_provider):
 
     env = stack_env(redis_url, JWT_JWKS_URL=identity_provider["jwks_url"])
     apply_env(env)
-    ray.init(num_cpus=4, include_dashboard=False, namespace=env["RAY_NAMESPACE"],
-             runtime_env={"env_vars": env}, logging_level="WARNING")
+    # Workers inherit the settings from this process's environment. (Passing them as runtime_env
+    # env_vars would write JWT_SECRET into Ray's runtime-env agent log.)
+    ray.init(num_cpus=4, include_dashboard=False, namespace=env["RAY_NAMESPACE"], logging_level="WARNING")
     yield env
     stop_workers_gracefully()
     ray.shutdown()
@@ -84,3 +85,11 @@ def user(api):
     assert api.post("/auth/register", json={"email": email, "password": password}).status_code == 201
     token = api.post("/auth/login", json={"email": email, "password": password}).json()["access_token"]
     return {"email": email, "password": password, "headers": {"Authorization": f"Bearer {token}"}}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "last: run after every other test (audits of the whole session)")
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
