@@ -55,3 +55,13 @@ async def revoke_token(token_id: str, user: CurrentUser, ctx: Ctx) -> Response:
     if len(token_id) > 64 or not await ctx.accounts.delete_api_token(user.user_id, token_id):
         raise HTTPException(404, "Token not found.")
     return Response(status_code=204)
+
+
+@router.delete("", status_code=204, summary="Delete your account and its API tokens",
+               description="Every token of the account stops working at once; job records expire with "
+               "their TTL.", responses=ERRORS(401, 503))
+async def delete_account(user: CurrentUser, ctx: Ctx) -> Response:
+    if user.source == "external":
+        raise HTTPException(409, "Accounts of an external identity provider are managed there.")
+    await ctx.accounts.delete_user(user.user_id)
+    return Response(status_code=204)

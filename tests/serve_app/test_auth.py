@@ -181,3 +181,39 @@ def test_revoked_session_token_stops_working(api):
     session = api.cookies["session"]
     api.delete("/auth/session", headers={"X-CSRF-Token": api.cookies["csrf_token"]})
     assert api.get("/me", headers={"Authorization": f"Bearer {session}"}).status_code == 401
+
+
+def test_deleted_account_tokens_stop_working(api, user):
+    api_token = api.post("/me/tokens", json={"name": "gone"}, headers=user["headers"]).json()["token"]
+    assert api.delete("/me", headers=user["headers"]).status_code == 204
+    assert api.get("/me", headers=user["headers"]).status_code == 401
+    assert api.get("/me", headers={"Authorization": f"Bearer {api_token}"}).status_code == 401
+    assert login(api, user["email"], user["password"]).status_code == 401
+
+
+def test_unknown_email_and_wrong_password_take_the_same_time(base_url):
+    """The unknown-email path burns one Argon2 verification, so timing does not reveal accounts."""
+    import statistics
+
+    import httpx
+
+    from tests.conftest import fresh_ip
+
+    emails = [new_email() for _ in range(4)]
+    with httpx.Client(base_url=base_url, headers={"X-Forwarded-For": fresh_ip()}) as client:
+        for email in emails:
+            register(client, email)
+
+    def timed(email: str) -> float:
+        with httpx.Client(base_url=base_url, headers={"X-Forwarded-For": fresh_ip()}) as client:
+            started = time.perf_counter()
+            assert login(client, email, "definitely wrong").status_code == 401
+            return time.perf_counter() - started
+
+    wrong, unknown = [], []
+    for _ in range(3):
+        for email in emails:
+            wrong.append(timed(email))
+            unknown.append(timed(new_email()))
+    ratio = statistics.median(unknown) / statistics.median(wrong)
+    assert 0.6 < ratio < 1.6, (statistics.median(unknown), statistics.median(wrong))
