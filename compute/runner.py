@@ -142,7 +142,8 @@ class JobRunner:
             raise
         except JobFailed as failure:
             self._cancel_refs(futures)
-            await self._until_stored(lambda: self.store.finish(record, JobStatus.failed, detail=str(failure),
+            reason = str(failure)
+            await self._until_stored(lambda: self.store.finish(record, JobStatus.failed, detail=reason,
                                                                facts=facts.values()))
             return
         result = kind.combine([(done | facts)[spec.index].result for spec in specs])

@@ -10,6 +10,8 @@ from fastapi import Depends, Header, HTTPException, Request, Response
 from serve_app.auth import AuthUser, authenticate
 from serve_app.client_ip import client_ip
 from serve_app.context import AppContext
+from serve_app.errors import FIELD_HINTS_KEY
+from serve_app.submission import JobLimits
 
 JOB_ID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -36,6 +38,17 @@ def rate_limit(name: str, setting: str):
         response.headers.update(headers)
 
     return Depends(check)
+
+
+def job_limits(max_n_setting: str, max_chunks_setting: str):
+    """A dependency giving the route's job limits; it also lets 422 messages name the allowed ranges."""
+
+    def limits(request: Request, ctx: Ctx) -> JobLimits:
+        found = JobLimits(getattr(ctx.settings, max_n_setting), getattr(ctx.settings, max_chunks_setting))
+        setattr(request.state, FIELD_HINTS_KEY, found.hints())
+        return found
+
+    return Annotated[JobLimits, Depends(limits)]
 
 
 def valid_job_id(job_id: str) -> str:

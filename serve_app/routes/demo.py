@@ -1,25 +1,19 @@
 """Public demo jobs: no account needed, small limits, strict per-IP rate limit."""
 
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Response
 
-from serve_app.deps import ClientIP, Ctx, IdempotencyKey, JobId, rate_limit
-from serve_app.errors import FIELD_HINTS_KEY
+from serve_app.deps import ClientIP, Ctx, IdempotencyKey, JobId, job_limits, rate_limit
 from serve_app.job_views import chunks_of, event_stream, load_owned
 from serve_app.responses import ERRORS, ValidationErrors
 from serve_app.schemas import DemoJobCreate, JobAccepted, JobChunksOut, JobOut
-from serve_app.submission import JobLimits, submit_job
+from serve_app.submission import submit_job
 
 DEMO_OWNER = "demo"
 router = APIRouter(prefix="/jobs/demo", tags=["demo"])
 
 
-def demo_limits(request: Request) -> JobLimits:
-    settings = request.app.state.ctx.settings
-    limits = JobLimits(settings.demo_max_n, settings.demo_max_chunks)
-    setattr(request.state, FIELD_HINTS_KEY, limits.hints())
-    return limits
+DemoLimits = job_limits("demo_max_n", "demo_max_chunks")
 
 
 @router.post(
@@ -33,7 +27,7 @@ def demo_limits(request: Request) -> JobLimits:
     responses=ERRORS(409, 413, 422, 429, 503) | ValidationErrors,
     dependencies=[rate_limit("demo", "rate_limit_demo")],
 )
-async def create_demo_job(body: DemoJobCreate, limits: Annotated[JobLimits, Depends(demo_limits)], response: Response,
+async def create_demo_job(body: DemoJobCreate, limits: DemoLimits, response: Response,
                           ctx: Ctx, ip: ClientIP, key: IdempotencyKey = None) -> JobAccepted:
     submission = await submit_job(
         ctx, body, owner=DEMO_OWNER, limits=limits, idempotency_scope=f"demo:{ip}",

@@ -2,24 +2,26 @@
 
 from typing import Annotated, Optional
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 
 from compute.records import JobStatus
-from serve_app.deps import Ctx, CurrentUser, IdempotencyKey, JobId, rate_limit
-from serve_app.errors import FIELD_HINTS_KEY
+from serve_app.deps import (
+    Ctx,
+    CurrentUser,
+    IdempotencyKey,
+    JobId,
+    job_limits,
+    rate_limit,
+)
 from serve_app.job_views import chunks_of, event_stream, load_owned
 from serve_app.responses import ERRORS, ValidationErrors
 from serve_app.schemas import JobAccepted, JobChunksOut, JobCreate, JobOut, JobPage
-from serve_app.submission import JobLimits, submit_job
+from serve_app.submission import submit_job
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 
-def job_limits(request: Request) -> JobLimits:
-    settings = request.app.state.ctx.settings
-    limits = JobLimits(settings.max_n, settings.max_chunks)
-    setattr(request.state, FIELD_HINTS_KEY, limits.hints())
-    return limits
+Limits = job_limits("max_n", "max_chunks")
 
 
 @router.post(
@@ -35,7 +37,7 @@ def job_limits(request: Request) -> JobLimits:
     responses=ERRORS(401, 409, 413, 422, 429, 503) | ValidationErrors,
     dependencies=[rate_limit("jobs", "rate_limit_jobs")],
 )
-async def create_job(body: JobCreate, limits: Annotated[JobLimits, Depends(job_limits)], user: CurrentUser,
+async def create_job(body: JobCreate, limits: Limits, user: CurrentUser,
                      response: Response, ctx: Ctx, key: IdempotencyKey = None) -> JobAccepted:
     submission = await submit_job(
         ctx, body, owner=user.user_id, limits=limits, idempotency_scope=f"user:{user.user_id}",

@@ -2,8 +2,6 @@
 
 import time
 
-import httpx
-
 from tests.support.jobs import wait_for_job
 
 

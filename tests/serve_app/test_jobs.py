@@ -4,7 +4,6 @@ import time
 import uuid
 
 import httpx
-import pytest
 
 from tests.support.jobs import wait_for_job
 

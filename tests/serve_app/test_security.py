@@ -15,6 +15,7 @@ from argon2 import PasswordHasher
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from cluster.redis_process import free_port
 from serve_app import security
 from serve_app.security import (
     API_TOKEN_PREFIX,
@@ -31,7 +32,6 @@ from serve_app.security import (
     new_api_token,
     verify_password,
 )
-from cluster.redis_process import free_port
 from serve_app.settings import Settings
 from tests.support.jwks import JwksServer, jwk
 

@@ -8,7 +8,6 @@ import time
 
 import psutil
 
-
 AGENTS = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")
 
 
