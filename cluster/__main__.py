@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from cluster import local
+from cluster import local, submit
 
 
 def main(argv=None) -> int:
@@ -17,9 +17,12 @@ def main(argv=None) -> int:
     up.add_argument("--num-cpus", type=int, default=None, help="CPUs this head offers to chunks (default: all)")
     sub.add_parser("down", help="stop the stack started by 'up' in this directory")
     sub.add_parser("status", help="show what 'up' started and whether it is healthy")
+    submit.add_submit_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "up":
         return local.up(args.ray_port, args.dashboard_host, args.num_cpus)
+    if args.command == "submit":
+        return submit.run_submit(args)
     if args.command == "down":
         return local.down()
     return local.status()

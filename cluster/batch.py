@@ -18,11 +18,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 import time
 import uuid
 
 PENDING_GRACE_SECONDS = 30.0
+TERMINAL_NAMES = {"completed", "failed", "cancelled"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def has_credentials(url: str) -> bool:
+    """Whether a URL carries a user or password (``scheme://user:pw@host/...``)."""
+    return "@" in url.split("://", 1)[-1].split("/", 1)[0]
+
+
 def _connect(address: str | None) -> None:
     import json
 
@@ -51,8 +58,11 @@ def _connect(address: str | None) -> None:
     settings = get_compute_settings()
     address = address or os.environ.get("RAY_ADDRESS") or "auto"
     # These only matter if this driver is the one that creates the runner/tracker actors (no API running
-    # yet): they then see the same Redis and settings as we do.
-    env_vars = {"REDIS_URL": settings.redis_url, "RAY_NAMESPACE": settings.ray_namespace}
+    # yet): they then see the same Redis and settings as we do. A Redis URL with a password is left out:
+    # Ray writes runtime envs in plain text to its logs and job info; the cluster's own env must have it.
+    env_vars = {"RAY_NAMESPACE": settings.ray_namespace}
+    if not has_credentials(settings.redis_url):
+        env_vars["REDIS_URL"] = settings.redis_url
     for name in ("EXTRA_JOB_KIND_MODULES", "JOB_TTL_SECONDS", "CHUNK_MAX_RETRIES", "JOB_TIMEOUT_SECONDS"):
         if os.environ.get(name):
             env_vars[name] = os.environ[name]
@@ -64,28 +74,25 @@ def _connect(address: str | None) -> None:
              runtime_env={"env_vars": env_vars} if env_vars else None)
 
 
-def _progress_line(record) -> str:
-    pct = 100.0 * record.completed_chunks / record.total_chunks if record.total_chunks else 0.0
-    return f"progress: {record.completed_chunks}/{record.total_chunks} chunks ({pct:.1f}%) [{record.status.value}]"
+def _progress_line(status: str, done: int, total: int) -> str:
+    pct = 100.0 * done / total if total else 0.0
+    return f"progress: {done}/{total} chunks ({pct:.1f}%) [{status}]"
 
 
 async def run(args) -> int:
     from compute.config import get_compute_settings
-    from compute.kinds import UnknownKind, kind_names
     from compute.records import JobStatus
     from compute.runner import get_runner, new_record
     from compute.store import JobStore, RedisError
 
     settings = get_compute_settings()
-    try:
-        record = new_record(str(uuid.uuid4()), args.user, args.kind, args.n, args.chunks)
-    except UnknownKind:
-        print(f"error: unknown kind {args.kind!r}; choose one of: {', '.join(kind_names())}", file=sys.stderr)
-        return 2
+    record = new_record(str(uuid.uuid4()), args.user, args.kind, args.n, args.chunks)
     job_id = record.job_id
     store = JobStore(settings.redis_url, settings.job_ttl_seconds)
     events = store.job_events(job_id, heartbeat=1.0)
     runner = None
+    # `ray job stop` (and `cluster submit` on Ctrl-C) sends SIGTERM: cancel the job too, like Ctrl-C here.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
     try:
         await events.__anext__()  # subscribed before the job can move, so no change is missed
         await store.create_job(record, index_owner=True)
@@ -100,20 +107,20 @@ async def run(args) -> int:
             await store.finish(record, JobStatus.failed, detail="The compute cluster could not accept the job.")
             print(f"error: could not hand the job to the runner: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 1
-        last = None
+        current = await store.get_job(job_id)
+        if current is None:
+            print("error: the job record disappeared from Redis", file=sys.stderr)
+            return 1
+        status, done, last = current.status.value, current.completed_chunks, None
         while True:
-            current = await store.get_job(job_id)
-            if current is None:
-                print("error: the job record disappeared from Redis", file=sys.stderr)
-                return 1
-            line = _progress_line(current)
+            line = _progress_line(status, done, current.total_chunks)
             if line != last:
                 print(line, flush=True)
                 last = line
-            if current.status.terminal:
+            if status in TERMINAL_NAMES:
                 break
             elapsed = time.monotonic() - started
-            if current.status is JobStatus.pending and elapsed > PENDING_GRACE_SECONDS:
+            if status == "pending" and elapsed > PENDING_GRACE_SECONDS:
                 print(f"error: the job is still pending after {PENDING_GRACE_SECONDS:g} s; is the job runner using "
                       f"the same Redis as this command ({settings.redis_url.split('@')[-1]})?", file=sys.stderr)
                 await runner.cancel.remote(job_id, "Not picked up by the job runner.")
@@ -122,7 +129,15 @@ async def run(args) -> int:
                 await runner.cancel.remote(job_id, f"Cancelled by the batch command after {args.timeout:g} s.")
                 print(f"error: timed out after {args.timeout:g} s; the job was cancelled", file=sys.stderr)
                 return 1
-            await events.__anext__()  # a change, or a 1 s heartbeat: re-read the record either way
+            message = await events.__anext__()  # a change, or None after 1 s of silence
+            if message is not None and message.get("status") not in TERMINAL_NAMES:
+                status, done = message["status"], message["completed_chunks"]
+                continue
+            current = await store.get_job(job_id)  # the final change, or a heartbeat: read the whole record
+            if current is None:
+                print("error: the job record disappeared from Redis", file=sys.stderr)
+                return 1
+            status, done = current.status.value, current.completed_chunks
         print(f"status: {current.status.value}", flush=True)
         if current.detail:
             print(f"detail: {current.detail}", flush=True)
@@ -132,9 +147,9 @@ async def run(args) -> int:
             print(f"result: {current.result}", flush=True)
             return 0
         return 1
-    except asyncio.CancelledError:  # Ctrl-C: stop the job too
+    except asyncio.CancelledError:  # Ctrl-C or SIGTERM: stop the job too
         if runner is not None:
-            await runner.cancel.remote(job_id, "Cancelled from the batch command.")
+            await asyncio.shield(runner.cancel.remote(job_id, "Cancelled from the batch command."))
         raise
     except RedisError as exc:
         print(f"error: Redis at {settings.redis_url.split('@')[-1]} is unavailable: {exc}", file=sys.stderr)
@@ -152,12 +167,18 @@ def main(argv=None) -> int:
     if args.redis_url:
         os.environ["REDIS_URL"] = args.redis_url
     from compute.config import get_compute_settings
+    from compute.kinds import UnknownKind, get_kind, kind_names
 
     get_compute_settings.cache_clear()
+    try:
+        get_kind(args.kind)
+    except UnknownKind:
+        print(f"error: unknown kind {args.kind!r}; choose one of: {', '.join(kind_names())}", file=sys.stderr)
+        return 2
     _connect(args.address)
     try:
         return asyncio.run(run(args))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         print("interrupted; the job was cancelled", file=sys.stderr)
         return 130
 

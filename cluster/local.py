@@ -12,13 +12,14 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import httpx
 
-from cluster.redis_process import RedisProcess
+from cluster.redis_process import RedisProcess, free_port
 
 APP_NAME = "ray-jobs"
 
@@ -76,6 +77,8 @@ class LocalStack:
         self.ray_port = ray_port
         self.num_cpus = num_cpus
         self.redis: RedisProcess | None = None
+        self.head: subprocess.Popen | None = None
+        self.temp_dir: str | None = None
         self.ray_started = False
 
     def preflight(self) -> None:
@@ -96,24 +99,51 @@ class LocalStack:
         self._start_serve()
 
     def _start_ray(self) -> None:
-        import ray
+        """Start a Ray head as a child ``ray start --head --block`` process, then connect to it.
+
+        The head gets a private temp dir and free ports for everything (GCS, client server, dashboard
+        agent), so it never collides with a Redis on 6379 or with another Ray on the machine, and
+        stopping it (SIGTERM to the child) stops exactly its own processes.
+        """
+        bin_dir = str(Path(sys.executable).parent)
+        # Job drivers started by `ray job submit` run `python` from this PATH: make it the venv's.
+        os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+        if os.environ["RAY_AUTH_MODE"] == "token" and not os.environ.get("RAY_AUTH_TOKEN"):
+            subprocess.run([f"{bin_dir}/ray", "get-auth-token", "--generate"], check=True,
+                           stdout=subprocess.DEVNULL)  # ~/.ray/auth_token, shared with `ray job submit`
+        if self.ray_port is None:
+            # A private Ray temp dir (short: Ray's socket paths must fit 107 bytes). Our processes and the
+            # drivers of submitted jobs inherit RAY_TMPDIR, so "the current cluster" is always this one.
+            os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="ray-jobs-")
+        # else: a fixed GCS port for other nodes to join (compose, cloud): Ray's default /tmp/ray, so
+        # `ray status` and `ray health-check` find the head without extra settings.
+        self.temp_dir = os.path.join(os.environ.get("RAY_TMPDIR", tempfile.gettempdir()), "ray")
+        import ray  # after the settings above: Ray reads RAY_AUTH_MODE and RAY_TMPDIR when imported
 
         from compute.config import get_compute_settings
 
-        namespace = get_compute_settings().ray_namespace
-        if self.ray_port is None:
-            # A private head owned by this process: it goes away with us, and its GCS port is free-picked,
-            # so it never collides with a Redis on 6379.
-            ray.init(include_dashboard=True, dashboard_host=self.dashboard_host, dashboard_port=self.dashboard_port,
-                     num_cpus=self.num_cpus, namespace=namespace, logging_level="WARNING")
-        else:
-            command = ["ray", "start", "--head", f"--port={self.ray_port}", f"--dashboard-host={self.dashboard_host}",
-                       f"--dashboard-port={self.dashboard_port}", "--disable-usage-stats"]
-            if self.num_cpus is not None:
-                command.append(f"--num-cpus={self.num_cpus}")
-            subprocess.run(command, check=True, env={**os.environ, "PATH": f"{Path(sys.executable).parent}:"
-                                                                           f"{os.environ.get('PATH', '')}"})
-            ray.init(address=f"127.0.0.1:{self.ray_port}", namespace=namespace, logging_level="WARNING")
+        gcs_port = self.ray_port or free_port()
+        command = [f"{bin_dir}/ray", "start", "--head", "--block", f"--port={gcs_port}",
+                   f"--dashboard-host={self.dashboard_host}",
+                   f"--dashboard-port={self.dashboard_port}", "--dashboard-agent-listen-port=0",
+                   f"--ray-client-server-port={free_port()}", "--disable-usage-stats"]
+        if self.num_cpus is not None:
+            command.append(f"--num-cpus={self.num_cpus}")
+        self.head = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     start_new_session=True)
+        deadline = time.time() + 120
+        while True:
+            if self.head.poll() is not None:
+                raise RuntimeError(f"ray start failed: {self.head.stderr.read().decode(errors='replace')[-2000:]}")
+            try:
+                ray.init(address=f"127.0.0.1:{gcs_port}", namespace=get_compute_settings().ray_namespace,
+                         logging_level="WARNING")
+                break
+            except (ConnectionError, RuntimeError) as exc:
+                if time.time() > deadline:
+                    raise RuntimeError(f"the Ray head did not come up: {exc}") from None
+                time.sleep(1)
         self.ray_started = True
 
     def _start_serve(self) -> None:
@@ -139,10 +169,15 @@ class LocalStack:
             except Exception as exc:  # the cluster may already be gone
                 print(f"serve shutdown: {type(exc).__name__}", file=sys.stderr)
             ray.shutdown()
-            if self.ray_port is not None:
-                subprocess.run([str(Path(sys.executable).parent / "ray"), "stop", "--force"], check=False,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             self.ray_started = False
+        if self.head is not None:
+            self.head.terminate()  # `ray start --block` stops the head's processes on SIGTERM
+            try:
+                self.head.wait(60)
+            except subprocess.TimeoutExpired:
+                self.head.kill()
+                self.head.wait()
+            self.head = None
         if self.redis is not None:
             self.redis.stop()
             self.redis = None
@@ -168,13 +203,16 @@ def up(ray_port: int | None = None, dashboard_host: str = "127.0.0.1", num_cpus:
                   file=sys.stderr)
             return 1
         state_file().parent.mkdir(parents=True, exist_ok=True)
+        state_file().touch(mode=0o600)  # the Redis URL may hold a password
         state_file().write_text(json.dumps({"pid": os.getpid(), "url": stack.base_url,
-                                            "redis_url": os.environ["REDIS_URL"].split("@")[-1],
-                                            "dashboard": f"http://127.0.0.1:{stack.dashboard_port}"}))
+                                            "redis_url": os.environ["REDIS_URL"],
+                                            "dashboard": f"http://127.0.0.1:{stack.dashboard_port}",
+                                            "ray_logs": f"{stack.temp_dir}/session_latest/logs"}))
         print(f"\n  Ray Jobs is up.\n"
               f"    UI             {stack.base_url}/\n"
               f"    API docs       {stack.base_url}/docs  (ReDoc: {stack.base_url}/redoc)\n"
               f"    Ray dashboard  http://127.0.0.1:{stack.dashboard_port}\n"
+              f"    Ray logs       {stack.temp_dir}/session_latest/logs\n"
               f"  Press Ctrl-C to stop.\n", flush=True)
         while not stopping.wait(1.0):
             pass

@@ -22,8 +22,11 @@ import time
 from pathlib import Path
 
 from cluster import local
+from cluster.batch import has_credentials
 
 DEFAULT_DASHBOARD = "http://127.0.0.1:8265"
+DESCRIPTION = ("Run one job (cluster.batch) on a Ray cluster through the Ray Jobs API, follow its logs and "
+               "exit 0 if it completed.")
 PASSED_ENV = ("RAY_NAMESPACE", "EXTRA_JOB_KIND_MODULES", "JOB_TTL_SECONDS", "CHUNK_MAX_RETRIES",
               "JOB_TIMEOUT_SECONDS")
 
@@ -31,7 +34,7 @@ PASSED_ENV = ("RAY_NAMESPACE", "EXTRA_JOB_KIND_MODULES", "JOB_TTL_SECONDS", "CHU
 def add_submit_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "submit", help="run one job on a Ray cluster with 'ray job submit' (cluster.batch) and follow it",
-        description=__doc__.split("\n\n")[0])
+        description=DESCRIPTION)
     add_arguments(parser)
     return parser
 
@@ -94,7 +97,12 @@ def entrypoint(args) -> str:
 def runtime_env(args) -> dict:
     env_vars = {name: os.environ[name] for name in PASSED_ENV if os.environ.get(name)}
     url = redis_url(args.redis_url)
-    if url:
+    if url and has_credentials(url):
+        # Ray logs runtime envs in plain text (runtime_env_agent.log, the dashboard's job info): a password
+        # must not go there. The cluster's own environment has to provide REDIS_URL then.
+        print("note: REDIS_URL has credentials, so it is not sent with the job; the job driver uses the "
+              "cluster's own REDIS_URL", file=sys.stderr)
+    elif url:
         env_vars["REDIS_URL"] = url
     return {"working_dir": args.working_dir, "env_vars": env_vars}
 
@@ -116,7 +124,11 @@ def run_submit(args) -> int:
         print(f"error: cannot reach the Ray dashboard at {address}: {exc}", file=sys.stderr)
         return 1
     command = entrypoint(args)
-    submission_id = client.submit_job(entrypoint=command, runtime_env=runtime_env(args))
+    try:
+        submission_id = client.submit_job(entrypoint=command, runtime_env=runtime_env(args))
+    except Exception as exc:  # e.g. 500 "No available agent": the head's job agent could not bind its port
+        print(f"error: the Ray Jobs API at {address} refused the job: {exc}", file=sys.stderr)
+        return 1
     print(f"submitted Ray job {submission_id} to {address}: {command}", flush=True)
     if args.no_wait:
         return 0
@@ -135,7 +147,7 @@ def run_submit(args) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cluster.submit", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m cluster.submit", description=DESCRIPTION)
     add_arguments(parser)
     return run_submit(parser.parse_args(argv))
 

@@ -14,6 +14,7 @@ import time
 import ray
 from ray.exceptions import RayTaskError
 
+from compute import metrics
 from compute.config import get_compute_settings
 from compute.kinds import ChunkSpec, UnknownKind, get_kind
 from compute.progress import get_tracker
@@ -77,7 +78,7 @@ class JobRunner:
         record = await self.store.get_job(job_id)
         if record is None or record.status.terminal:
             return record is not None and record.status is JobStatus.cancelled and task is not None
-        return await self.store.finish(record, JobStatus.cancelled, detail=detail)
+        return await self._finish(record, JobStatus.cancelled, detail=detail)
 
     async def active_jobs(self) -> list[str]:
         return sorted(self.jobs)
@@ -85,7 +86,18 @@ class JobRunner:
     def _start(self, job_id: str) -> None:
         task = asyncio.get_running_loop().create_task(self._run_until_recorded(job_id))
         self.jobs[job_id] = task
-        task.add_done_callback(lambda _: self.jobs.pop(job_id, None))
+        metrics.set_active_jobs(len(self.jobs))
+        task.add_done_callback(lambda _: self._forget(job_id))
+
+    def _forget(self, job_id: str) -> None:
+        self.jobs.pop(job_id, None)
+        metrics.set_active_jobs(len(self.jobs))
+
+    async def _finish(self, record: JobRecord, status: JobStatus, **fields) -> bool:
+        finished = await self.store.finish(record, status, **fields)
+        if finished:
+            metrics.job_finished(record.kind, status.value, time.time() - record.created_at)
+        return finished
 
     async def _run_until_recorded(self, job_id: str) -> None:
         """Run a job; while Redis is away, wait and resume, so an accepted job always ends recorded."""
@@ -114,10 +126,12 @@ class JobRunner:
         if record is None or record.status.terminal:
             await self.store.forget_active(job_id)
             return
+        if record.status is JobStatus.pending:
+            metrics.job_submitted(record.kind)
         try:
             kind = get_kind(record.kind)
         except UnknownKind:
-            await self.store.finish(record, JobStatus.failed, detail=f"Unknown job kind {record.kind!r}.")
+            await self._finish(record, JobStatus.failed, detail=f"Unknown job kind {record.kind!r}.")
             return
         specs = kind.split(record.n, record.chunks)
         done = {i: f for i, f in (await self.store.get_chunk_facts(job_id)).items() if f.status == "completed"}
@@ -133,27 +147,27 @@ class JobRunner:
         timeout = self.settings.job_timeout_seconds or kind.timeout_seconds
         facts: dict[int, ChunkFact] = {}
         try:
-            await self._collect(futures, facts, time.monotonic() + timeout, timeout)
+            await self._collect(kind.name, futures, facts, time.monotonic() + timeout, timeout)
         except asyncio.CancelledError as stop:
             self._cancel_refs(futures)
             detail = stop.args[0] if stop.args else "Cancelled."
-            await self._until_stored(lambda: self.store.finish(record, JobStatus.cancelled, detail=detail,
+            await self._until_stored(lambda: self._finish(record, JobStatus.cancelled, detail=detail,
                                                                facts=facts.values()))
             raise
         except JobFailed as failure:
             self._cancel_refs(futures)
             reason = str(failure)
-            await self._until_stored(lambda: self.store.finish(record, JobStatus.failed, detail=reason,
+            await self._until_stored(lambda: self._finish(record, JobStatus.failed, detail=reason,
                                                                facts=facts.values()))
             return
         result = kind.combine([(done | facts)[spec.index].result for spec in specs])
-        await self._until_stored(lambda: self.store.finish(
+        await self._until_stored(lambda: self._finish(
             record, JobStatus.completed, result=result, detail="Computation finished successfully.",
             facts=facts.values(),
         ))
 
     @staticmethod
-    async def _collect(futures: dict, facts: dict, deadline: float, timeout: float) -> None:
+    async def _collect(kind_name: str, futures: dict, facts: dict, deadline: float, timeout: float) -> None:
         waiting = set(futures)
         while waiting:
             remaining = deadline - time.monotonic()
@@ -166,7 +180,8 @@ class JobRunner:
                 spec, _ = futures[future]
                 if future.exception() is not None:
                     raise JobFailed(describe_chunk_error(spec, future.exception()))
-                facts[spec.index] = future.result()
+                facts[spec.index] = fact = future.result()
+                metrics.chunk_completed(kind_name, fact.ended_at - fact.started_at)
 
     @staticmethod
     def _cancel_refs(futures: dict) -> None:

@@ -48,7 +48,8 @@ def ray_session(redis_url, identity_provider):
     apply_env(env)
     # Workers inherit the settings from this process's environment. (Passing them as runtime_env
     # env_vars would write JWT_SECRET into Ray's runtime-env agent log.)
-    ray.init(num_cpus=4, include_dashboard=False, namespace=env["RAY_NAMESPACE"], logging_level="WARNING")
+    ray.init(num_cpus=4, include_dashboard=False, namespace=env["RAY_NAMESPACE"], logging_level="WARNING",
+             _system_config={"metrics_report_interval_ms": 1000})
     yield env
     stop_workers_gracefully()
     ray.shutdown()

@@ -6,11 +6,15 @@ import secrets
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from serve_app.auth import CSRF_COOKIE, SESSION_COOKIE
-
-from serve_app.deps import ClientIP, Ctx, CurrentUser, UNAUTHORIZED
+from serve_app.deps import UNAUTHORIZED, ClientIP, Ctx, CurrentUser
 from serve_app.responses import ERRORS, ValidationErrors
 from serve_app.schemas import Credentials, LoginCredentials, TokenOut, UserOut, iso_time
-from serve_app.security import burn_verify_time, create_access_token, hash_password, verify_password
+from serve_app.security import (
+    burn_verify_time,
+    create_access_token,
+    hash_password,
+    verify_password,
+)
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 BAD_LOGIN = HTTPException(401, "Invalid email or password.", headers={"WWW-Authenticate": "Bearer"})

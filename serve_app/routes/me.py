@@ -4,7 +4,14 @@ from fastapi import APIRouter, HTTPException, Response
 
 from serve_app.deps import Ctx, CurrentUser
 from serve_app.responses import ERRORS, ValidationErrors
-from serve_app.schemas import ApiTokenCreate, ApiTokenCreated, ApiTokenOut, StatsOut, UserOut, iso_time
+from serve_app.schemas import (
+    ApiTokenCreate,
+    ApiTokenCreated,
+    ApiTokenOut,
+    StatsOut,
+    UserOut,
+    iso_time,
+)
 from serve_app.security import new_api_token
 
 router = APIRouter(prefix="/me", tags=["me"])

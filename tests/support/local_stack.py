@@ -49,7 +49,8 @@ class LocalStackProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"cluster up exited with {self.process.returncode}: {self.tail()}")
             try:
-                if httpx.get(f"{self.url}/monitoring/health", timeout=5).status_code == 200:
+                healthy = httpx.get(f"{self.url}/monitoring/health", timeout=5).status_code == 200
+                if healthy and (Path(self.env["DATA_DIR"]) / "stack.json").exists():
                     return self
             except httpx.HTTPError:
                 pass
@@ -61,6 +62,15 @@ class LocalStackProcess:
             return "\n".join(Path(self.log_path).read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+    @property
+    def dashboard(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}"
+
+    def state(self) -> dict:
+        import json
+
+        return json.loads((Path(self.env["DATA_DIR"]) / "stack.json").read_text())
 
     def descendants(self) -> list[psutil.Process]:
         try:

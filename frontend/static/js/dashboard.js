@@ -2,7 +2,7 @@
 
 import { api, ApiError, followJob, isTerminal } from "./api.js";
 import { chunksText, formatDuration, formatFullTime, formatInt, kindLabel, percentOf, shortId } from "./format.js";
-import { initLayout } from "./layout.js";
+import { initLayout, signInProblem } from "./layout.js";
 import {
   $, badge, clearFormErrors, confirmDialog, copyButton, el, progressBar, setBadge, setBusy, setFieldError,
   showAlert, showFieldErrors, toast, updateProgress,
@@ -351,7 +351,9 @@ function setupTokens() {
 async function main() {
   const user = await initLayout({ active: "dashboard", wide: true });
   if (!user) {
-    toLogin();
+    const problem = signInProblem();
+    if (!problem) return toLogin();
+    $("#dash-loading").textContent = `Couldn't check your sign-in: ${problem.message} Reload the page to try again.`;
     return;
   }
   $("#dash-email").textContent = user.email || "";

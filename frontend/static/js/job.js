@@ -2,7 +2,7 @@
 
 import { api, ApiError, followJob, isTerminal } from "./api.js";
 import { chunksText, formatDuration, formatFullTime, formatInt, percentOf, shortId } from "./format.js";
-import { initLayout } from "./layout.js";
+import { initLayout, signInProblem } from "./layout.js";
 import { renderTimeline } from "./timeline.js";
 import { $, confirmDialog, setBadge, toast, updateProgress } from "./ui.js";
 
@@ -77,7 +77,12 @@ async function loadAddresses() {
 
 async function main() {
   const user = await initLayout({ active: "dashboard" });
-  if (!user) return toLogin();
+  if (!user) {
+    const problem = signInProblem();
+    if (!problem) return toLogin();
+    $("#job-loading").textContent = `Couldn't check your sign-in: ${problem.message} Reload the page to try again.`;
+    return;
+  }
   let job;
   try {
     job = await api(base);

@@ -16,19 +16,23 @@ const LINKS = [
 ];
 
 let userPromise = null;
+let authProblem = null;
 
 /** The signed-in user ({user_id, email}) or null; asks the server once per page. */
 export function currentUser() {
   if (!userPromise) {
     userPromise = hasSessionHint()
       ? api("/me").catch((error) => {
-          if (error instanceof ApiError && error.status === 401) return null;
+          if (!(error instanceof ApiError) || error.status !== 401) authProblem = error;
           return null;
         })
       : Promise.resolve(null);
   }
   return userPromise;
 }
+
+/** Why currentUser() resolved to null when it was not a plain "signed out" (server down, ...). */
+export const signInProblem = () => authProblem;
 
 export async function signOut() {
   try {

@@ -94,7 +94,7 @@ export function renderTimeline(container, data, options = {}) {
           "data-index": chunk.index,
           "data-status": chunk.status,
           "data-node": lane.node,
-        });
+        }, el("span", { class: "bar-label", "aria-hidden": "true", text: `#${chunk.index}` }));
         bar.style.left = `${Math.min(left, 99.6)}%`;
         bar.style.width = `${Math.min(width, 100 - Math.min(left, 99.6))}%`;
         track.append(bar);
@@ -119,13 +119,16 @@ export function renderTimeline(container, data, options = {}) {
 
   if (options.table !== "none" && chunks.length) {
     const table = chunkTable(chunks, layout, options);
-    if (options.table === "collapsed") {
-      parts.push(el("details", { class: "disclosure" }, el("summary", { text: "Chunk details table" }), table));
+    if (options.table === "collapsed" || chunks.length > 32) {
+      parts.push(el("details", { class: "disclosure" }, el("summary", { text: `Chunk table (${formatInt(chunks.length)} rows)` }), table));
     } else {
-      parts.push(el("h3", { class: "card-title section-gap", text: "Chunks" }), table);
+      parts.push(el("h3", { class: "card-title section-gap", text: "Chunks" }),
+        el("p", { class: "hint scroll-hint", text: "Scroll the table sideways for node, PID, timing and result." }), table);
     }
   }
+  const wasOpen = container.querySelector("details.disclosure")?.open;
   container.replaceChildren(el("div", { class: "timeline" }, ...parts));
+  if (wasOpen) container.querySelector("details.disclosure").open = true;
   return layout;
 }
 
@@ -159,7 +162,7 @@ function chunkTable(chunks, layout, options) {
       return td;
     }));
   });
-  return el("div", { class: "table-wrap table-stack", role: "region", tabindex: "0", "aria-label": "Chunk table" },
+  return el("div", { class: "table-wrap", role: "region", tabindex: "0", "aria-label": "Chunk table" },
     el("table", { class: "table chunk-table" },
       el("caption", { class: "sr-only", text: options.caption || "Chunks: range, node, worker process and timing" }),
       el("thead", {}, el("tr", {}, head.map((h) => el("th", { scope: "col", class: numeric.has(h) ? "num" : null, text: h })))),

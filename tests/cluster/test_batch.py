@@ -1,0 +1,128 @@
+"""The local stack as users start it (``python -m cluster up``), a batch job through ``ray job submit``
+and ``python -m cluster submit``, the result read back over the API, the Ray dashboard's own token
+auth, and a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+
+import httpx
+import psutil
+import pytest
+
+from cluster.local import port_in_use
+from tests.support.local_stack import LocalStackProcess
+from tests.support.stack import REPO
+
+BIN = os.path.dirname(sys.executable)
+# Settings of the test session that a user's shell would not have.
+SESSION_ONLY_ENV = ("REDIS_URL", "RAY_ADDRESS", "RAY_NAMESPACE", "JWT_SECRET", "ENVIRONMENT", "RAY_TMPDIR",
+                    "JWT_JWKS_URL")
+
+
+def parse_batch_output(text: str) -> dict:
+    fields = dict(re.findall(r"^(job_id|status|result): (\S+)$", text, re.MULTILINE))
+    assert {"job_id", "status"} <= set(fields), text[-3000:]
+    return fields
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    saved = {key: os.environ.pop(key) for key in SESSION_ONLY_ENV if key in os.environ}
+    try:
+        started = LocalStackProcess(tmp_path_factory.mktemp("batch-stack")).start()
+    finally:
+        os.environ.update(saved)
+    yield started
+    if started.process.poll() is None:
+        started.kill_everything()
+
+
+@pytest.fixture(scope="module")
+def stack_user(stack):
+    with httpx.Client(base_url=stack.url, timeout=30) as client:
+        email, password = f"batch-{uuid.uuid4().hex[:8]}@example.com", "correct horse battery"
+        registered = client.post("/auth/register", json={"email": email, "password": password})
+        assert registered.status_code == 201, registered.text
+        token = client.post("/auth/login", json={"email": email, "password": password}).json()["access_token"]
+    return {"user_id": registered.json()["user_id"], "headers": {"Authorization": f"Bearer {token}"}}
+
+
+def user_env(stack: LocalStackProcess) -> dict:
+    """A shell like the user's: the venv first on PATH, Ray's token auth on (the default)."""
+    env = {k: v for k, v in stack.env.items() if k not in SESSION_ONLY_ENV}
+    return {**env, "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}", "RAY_AUTH_MODE": "token"}
+
+
+def test_ray_job_submit_runs_a_batch_job_visible_in_the_api(stack, stack_user):
+    proc = subprocess.run(
+        [f"{BIN}/ray", "job", "submit", "--address", stack.dashboard, "--working-dir", ".", "--",
+         "python", "-m", "cluster.batch", "--n", "1000000", "--chunks", "8", "--kind", "range_sum",
+         "--user", stack_user["user_id"]],
+        cwd=REPO, env=user_env(stack), capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = parse_batch_output(proc.stdout)
+    assert (out["status"], out["result"]) == ("completed", "500000500000")
+    assert re.search(r"^progress: 8/8 chunks \(100\.0%\)", proc.stdout, re.MULTILINE)
+    with httpx.Client(base_url=stack.url, headers=stack_user["headers"], timeout=30) as client:
+        job = client.get(f"/jobs/{out['job_id']}").json()
+        assert job["status"] == "completed" and job["result"] == 500_000_500_000, job
+        assert out["job_id"] in [item["job_id"] for item in client.get("/jobs").json()["items"]]
+
+
+def test_cluster_submit_wrapper(stack, stack_user):
+    env = {k: v for k, v in user_env(stack).items() if k != "REDIS_URL"}  # taken from DATA_DIR/stack.json
+    proc = subprocess.run(
+        [sys.executable, "-m", "cluster", "submit", "--n", "2000000", "--chunks", "4", "--user",
+         stack_user["user_id"], "--address", stack.dashboard],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = parse_batch_output(proc.stdout)
+    assert (out["status"], out["result"]) == ("completed", "2000001000000")
+    assert re.search(r"^Ray job raysubmit_\w+: SUCCEEDED$", proc.stdout, re.MULTILINE)
+    with httpx.Client(base_url=stack.url, headers=stack_user["headers"], timeout=30) as client:
+        assert client.get(f"/jobs/{out['job_id']}").json()["result"] == 2_000_001_000_000
+
+
+def test_batch_rejects_bad_arguments_before_connecting():
+    for args, message in ((["--n", "5", "--kind", "nope"], "unknown kind 'nope'"), (["--n", "0"], "at least 1")):
+        proc = subprocess.run([sys.executable, "-m", "cluster.batch", *args], cwd=REPO, capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+
+
+def test_batch_run_directly_against_the_cluster(stack):
+    """The same command as a plain driver (no Ray Jobs), which also records its coverage."""
+    state = stack.state()
+    env = {**user_env(stack), "REDIS_URL": state["redis_url"], "RAY_TMPDIR": state["ray_logs"].split("/ray/")[0]}
+    proc = subprocess.run(
+        [sys.executable, "-m", "cluster.batch", "--n", "100000", "--chunks", "3", "--kind", "prime_count",
+         "--timeout", "60"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = parse_batch_output(proc.stdout)
+    assert (out["status"], out["result"]) == ("completed", "9592")  # pi(10^5)
+    assert "owner=batch" in proc.stdout  # no --user: the default owner
+
+
+def test_ray_dashboard_is_local_and_refuses_unauthenticated_jobs(stack):
+    listening = {c.laddr.ip for c in psutil.net_connections("tcp")
+                 if c.status == psutil.CONN_LISTEN and c.laddr.port == stack.dashboard_port}
+    assert listening == {"127.0.0.1"}
+    refused = httpx.post(f"{stack.dashboard}/api/jobs/", json={"entrypoint": "echo pwned"}, timeout=30)
+    assert refused.status_code == 401
+
+
+def test_sigterm_stops_the_stack_cleanly(stack):
+    state = stack.state()
+    redis_port = int(state["redis_url"].rsplit(":", 1)[1].split("/")[0])
+    processes = stack.descendants()
+    assert any(p.name() == "raylet" for p in processes)
+    assert stack.stop() == 0, stack.tail()
+    _, alive = psutil.wait_procs(processes, timeout=20)
+    assert not alive, [(p.pid, p.name()) for p in alive]
+    assert not port_in_use("127.0.0.1", redis_port), "redis-server still listens"
+    assert not (stack.env["DATA_DIR"] and os.path.exists(os.path.join(stack.env["DATA_DIR"], "stack.json")))

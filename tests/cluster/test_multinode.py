@@ -1,0 +1,88 @@
+"""A real multi-node Ray cluster on one machine: chunks spread over nodes, and a node lost mid-job.
+
+The cluster (``ray.cluster_utils.Cluster``: a 0-CPU head and two 1-CPU worker nodes, each with its own
+raylet) and a private redis-server run in a separate driver process, tests/cluster/multinode_driver.py,
+because this pytest process may already be connected to the session's Ray. The driver gets a private
+RAY_TMPDIR, so Ray's "current cluster" file (which ``Cluster`` writes) and its session dirs stay private.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import psutil
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def leftover_processes(tmp_dir: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if tmp_dir in " ".join(proc.info["cmdline"] or []) or proc.environ().get("RAY_TMPDIR") == tmp_dir:
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.fixture(scope="module")
+def multinode_run():
+    tmp_dir = tempfile.mkdtemp(prefix="rj-mn-", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
+    env = {**os.environ, "RAY_TMPDIR": tmp_dir}
+    env.pop("RAY_ADDRESS", None)
+    try:
+        proc = subprocess.run([sys.executable, str(REPO / "tests" / "cluster" / "multinode_driver.py")], env=env,
+                              cwd=REPO, capture_output=True, text=True, timeout=240)
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+        assert proc.returncode == 0 and lines, f"driver failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
+        result = json.loads(lines[-1])
+        print(f"multi-node driver: cluster up in {result['startup_seconds']} s, spread job "
+              f"{result['spread']['wall_seconds']} s, node-loss job {result['node_loss']['wall_seconds']} s, "
+              f"total {result['total_seconds']} s")
+        yield result
+    finally:
+        leftovers = leftover_processes(tmp_dir)
+        for p in leftovers:  # the driver shuts its cluster down; this is only a safety net
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        assert not leftovers, f"the multi-node driver left processes behind: {[p.pid for p in leftovers]}"
+
+
+def test_chunks_run_on_several_nodes_with_an_exact_result(multinode_run):
+    job = multinode_run["spread"]
+    assert job["status"] == "completed", job
+    assert job["result"] == job["expected"] == 4000 * 4001 // 2
+    nodes = {chunk["node_id"] for chunk in job["chunks"]}
+    assert len(job["chunks"]) == 8
+    assert len(nodes) >= 2, f"all chunks ran on {nodes}"
+    assert nodes <= set(multinode_run["worker_node_ids"]), "a chunk ran on the 0-CPU head"
+
+
+def test_a_job_survives_losing_a_worker_node(multinode_run):
+    job = multinode_run["node_loss"]
+    assert job["status"] == "completed", job
+    assert job["result"] == job["expected"] == 6000 * 6001 // 2
+    assert len(job["chunks"]) == 4
+    removed = job["removed_node_id"]
+    survivor = (set(multinode_run["worker_node_ids"]) - {removed}).pop()
+    assert job["killed_chunks"], "no chunk was running on the node when it was removed"
+    assert job["done_when_removed"] < 4
+    by_index = {chunk["index"]: chunk for chunk in job["chunks"]}
+    for index in job["killed_chunks"]:
+        # the killed chunk was run again, from the start, on the node that is left (Ray's max_retries)
+        assert by_index[index]["node_id"] == survivor
+        assert by_index[index]["started_at"] >= job["removed_at"]
+    # nothing ran on the removed node after it was gone
+    assert all(c["node_id"] == survivor for c in job["chunks"] if c["ended_at"] > job["removed_at"] + 1)
+    assert multinode_run["alive_nodes_after"] == 2  # the head and the survivor
