@@ -68,7 +68,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
         app.include_router(module.router)
     static_dir = pages.FRONTEND_DIR / "static"
     if static_dir.is_dir():
-        app.mount("/static", StaticFiles(directory=static_dir), name="static")
+        app.mount("/static", RevalidatedStaticFiles(directory=static_dir), name="static")
 
     @app.exception_handler(404)
     async def not_found(request: Request, exc):
@@ -83,6 +83,15 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
 
     install_openapi_limits(app, settings)
     return app
+
+
+class RevalidatedStaticFiles(StaticFiles):
+    """Static assets that browsers revalidate (ETag) on every use, so a deploy is seen at once."""
+
+    def file_response(self, *args, **kwargs):
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
 
 
 def _document_our_validation_errors(schema: dict) -> None:

@@ -132,6 +132,7 @@ class HealthOut(BaseModel):
     redis: str
     ray: str
     version: str
+    ray_dashboard_url: str
 
 
 class NodeOut(BaseModel):

@@ -33,7 +33,8 @@ async def health(ctx: Ctx):
 
     redis_state, ray_state = await asyncio.gather(_check(ctx.store.ping()), _check(ray_probe()))
     healthy = redis_state == "ok" and ray_state == "ok"
-    body = HealthOut(status="ok" if healthy else "degraded", redis=redis_state, ray=ray_state, version=__version__)
+    body = HealthOut(status="ok" if healthy else "degraded", redis=redis_state, ray=ray_state, version=__version__,
+                     ray_dashboard_url=ctx.settings.ray_dashboard_url)
     return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)
 
 

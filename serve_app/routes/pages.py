@@ -1,11 +1,13 @@
 """The web UI: HTML pages and static assets from ``frontend/``, served by the same app."""
 
+import os
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
-FRONTEND_DIR = Path(__file__).resolve().parents[2] / "frontend"
+# The repository's frontend/ by default; FRONTEND_DIR points elsewhere when the code is installed as a package.
+FRONTEND_DIR = Path(os.environ.get("FRONTEND_DIR") or Path(__file__).resolve().parents[2] / "frontend")
 PAGES = {"/": "index.html", "/login": "login.html", "/register": "register.html",
          "/dashboard": "dashboard.html", "/guide": "guide.html"}
 

@@ -61,3 +61,9 @@ def test_unknown_routes_are_json_404_and_pages_get_html(api):
     assert api.delete("/monitoring/health").status_code == 405
     assert api.get("/").status_code == 200
     assert "text/html" in api.get("/").headers["content-type"]
+
+
+def test_static_assets_are_revalidated_and_health_names_the_dashboard(api):
+    response = api.get("/static/css/app.css")
+    assert response.status_code == 200 and response.headers["cache-control"] == "no-cache"
+    assert api.get("/monitoring/health").json()["ray_dashboard_url"].startswith("http")

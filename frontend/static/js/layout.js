@@ -97,6 +97,9 @@ function healthIndicator() {
       const health = await api("/monitoring/health");
       set(health && health.status === "ok" ? "ok" : "down", health && health.status === "ok" ? "API healthy" : "API degraded");
       if (health && health.version) document.querySelectorAll("[data-version]").forEach((n) => { n.textContent = `v${health.version}`; });
+      if (health && health.ray_dashboard_url) {
+        document.querySelectorAll("a[data-ray-dashboard]").forEach((a) => { a.href = health.ray_dashboard_url; });
+      }
     } catch (error) {
       set("down", error.status === 503 ? "API degraded" : "API unreachable");
     }
@@ -111,7 +114,8 @@ function healthIndicator() {
 
 function navLinks(active) {
   return el("ul", { class: "nav-links" }, LINKS.map((link) => el("li", {},
-    el("a", { href: link.href, "aria-current": link.key === active ? "page" : null },
+    el("a", { href: link.href, "aria-current": link.key === active ? "page" : null,
+              "data-ray-dashboard": link.key === "ray" },
       link.text,
       link.external ? icon("external", "ext-icon") : null,
       link.external ? el("span", { class: "sr-only", text: " (external)" }) : null))));
@@ -186,7 +190,7 @@ function buildFooter() {
       el("a", { href: "/guide", text: "Guide" }),
       el("a", { href: "/docs", text: "Swagger UI" }),
       el("a", { href: "/redoc", text: "ReDoc" }),
-      el("a", { href: RAY_DASHBOARD_URL, text: "Ray dashboard" })));
+      el("a", { href: RAY_DASHBOARD_URL, text: "Ray dashboard", "data-ray-dashboard": true })));
 }
 
 /** Fill the page's <header id="site-header"> and <footer id="site-footer">; resolve the user. */
