@@ -23,6 +23,7 @@ from compute.store import JobStore, RedisError
 from compute.tasks import run_chunk
 
 RUNNER_NAME = "job-runner"
+SWEEP_SECONDS = 15.0
 REDIS_RETRY_FIRST_DELAY = 0.2
 REDIS_RETRY_MAX_DELAY = 5.0
 log = logging.getLogger(__name__)
@@ -49,8 +50,11 @@ class JobRunner:
         self.recovered = False
 
     async def recover(self) -> int:
-        """Resume every job that Redis lists as active and this runner is not running."""
-        self.recovered = True
+        """Resume every job that Redis lists as active and this runner is not running; from then on,
+        look again every SWEEP_SECONDS, so an accepted job whose hand-off was lost still runs."""
+        if not self.recovered:
+            self.recovered = True
+            asyncio.get_running_loop().create_task(self._sweep_forever())
         resumed = 0
         for job_id in await self.store.active_job_ids():
             if job_id not in self.jobs:
@@ -59,6 +63,14 @@ class JobRunner:
         if resumed:
             log.info("recovery pass resumed %d job(s)", resumed)
         return resumed
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            try:
+                await self.recover()
+            except RedisError as exc:
+                log.warning("sweep skipped: %s", type(exc).__name__)
 
     async def submit(self, job_id: str) -> None:
         if not self.recovered:

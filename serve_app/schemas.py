@@ -5,11 +5,19 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Optional
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, field_validator
 
 from compute.records import ChunkFact, JobRecord, JobStatus
 
-StrictInt = Annotated[int, Field(strict=True)]
+
+def _no_strings_or_booleans(value):
+    if isinstance(value, (str, bool)):
+        raise ValueError("must be a JSON integer, not a string or boolean")
+    return value
+
+
+# An integer as JSON Schema means it: 1000 and 1000.0 pass; "1000", true and 1000.5 do not.
+JsonInt = Annotated[int, BeforeValidator(_no_strings_or_booleans)]
 _VISIBLE = r"[^\x00-\x1f\x7f-\x9f]"
 TOKEN_NAME_PATTERN = rf"^{_VISIBLE}*[^\s\x00-\x1f\x7f-\x9f]{_VISIBLE}*$"
 
@@ -24,8 +32,8 @@ class JobCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"n": 1000, "chunks": 4}]})
 
-    n: StrictInt = Field(ge=1, description="Compute over the integers 1..n.")
-    chunks: StrictInt = Field(ge=1, description="How many parallel chunks (Ray tasks) to split the job into; "
+    n: JsonInt = Field(ge=1, description="Compute over the integers 1..n.")
+    chunks: JsonInt = Field(ge=1, description="How many parallel chunks (Ray tasks) to split the job into; "
                               "clamped to n when larger.")
     kind: str = Field("range_sum", max_length=64, description="Job kind: range_sum (default) or prime_count.")
 

@@ -85,6 +85,10 @@ async def submit_job(
     try:
         runner = await ctx.runner()
         await asyncio.wait_for(runner.submit.remote(record.job_id), SUBMIT_TIMEOUT_SECONDS)
+    except asyncio.TimeoutError:
+        # A busy runner: the call stays queued and the job is durable in Redis (the runner's sweep
+        # would start it anyway), so the job is accepted.
+        log.warning("runner slow to acknowledge job %s; it stays queued", record.job_id)
     except Exception as exc:  # Ray unreachable: fail the job visibly instead of leaving it pending
         log.warning("could not hand job %s to the runner: %s", record.job_id, type(exc).__name__)
         await ctx.store.finish(record, JobStatus.failed, detail="The compute cluster could not accept the job.")

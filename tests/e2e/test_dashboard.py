@@ -20,6 +20,7 @@ def test_register_sign_in_submit_and_watch_live(page):
     expect(page.locator("#auth-notice")).to_have_text("Please sign in to continue.")
     page.get_by_role("link", name="Create an account").click()
     expect(page).to_have_url(re.compile(r"/register\?next=%2Fdashboard$"))
+    page.wait_for_load_state()  # the page's module has attached its handlers
 
     # Inline validation before anything is sent.
     page.get_by_role("button", name="Create account").click()

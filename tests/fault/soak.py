@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import json
 import random
 import statistics
@@ -126,10 +127,16 @@ async def soak(base_url: str, duration: float, clients: int, seed: int) -> dict[
     return tokens
 
 
+def _run_async(coroutine):
+    """asyncio.run in a thread of its own, so callers may already have an event loop running."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def run(base_url: str, duration: float, clients: int = 16, seed: int = 7, stack_pid: int | None = None) -> dict:
     report = SoakReport()
     expectations: dict[str, dict] = {}
-    tokens = asyncio.run(soak(base_url, duration, clients, seed))
+    tokens = _run_async(soak(base_url, duration, clients, seed))
     if stack_pid:
         report.rss_start_mb = stack_rss_mb(stack_pid)
     start = time.monotonic()
@@ -139,7 +146,7 @@ def run(base_url: str, duration: float, clients: int = 16, seed: int = 7, stack_
         await asyncio.gather(*(client_loop(base_url, token, deadline, random.Random(seed + i), report,
                                            expectations) for i, token in enumerate(tokens)))
 
-    asyncio.run(all_clients())
+    _run_async(all_clients())
     report.seconds = time.monotonic() - start
     # every accepted job, read back once more after the run: terminal and exact, or failed by design
     with httpx.Client(base_url=base_url, timeout=30) as client:
