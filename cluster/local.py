@@ -56,7 +56,7 @@ def ensure_jwt_secret() -> None:
     os.environ["JWT_SECRET"] = path.read_text().strip()
 
 
-def _wait_healthy(url: str, timeout: float = 120) -> bool:
+def _wait_healthy(url: str, timeout: float = 300) -> bool:
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
@@ -132,7 +132,7 @@ class LocalStack:
             command.append(f"--num-cpus={self.num_cpus}")
         self.head = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      start_new_session=True)
-        deadline = time.time() + 120
+        deadline = time.time() + 300  # a loaded 2-core machine can take minutes
         while True:
             if self.head.poll() is not None:
                 raise RuntimeError(f"ray start failed: {self.head.stderr.read().decode(errors='replace')[-2000:]}")

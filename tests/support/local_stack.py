@@ -39,7 +39,7 @@ class LocalStackProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 120) -> "LocalStackProcess":
+    def start(self, timeout: float = 300) -> "LocalStackProcess":
         Path(self.log_path).parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen([sys.executable, "-m", "cluster", "up"], cwd=REPO, env=self.env,
