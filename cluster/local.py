@@ -22,6 +22,7 @@ import httpx
 from cluster.redis_process import RedisProcess, free_port
 
 APP_NAME = "ray-jobs"
+RAY_START_ATTEMPTS = 3
 
 
 def data_dir() -> Path:
@@ -123,6 +124,25 @@ class LocalStack:
 
         from compute.config import get_compute_settings
 
+        namespace = get_compute_settings().ray_namespace
+        for attempt in range(1, RAY_START_ATTEMPTS + 1):
+            gcs_port = self._launch_head(bin_dir)
+            deadline = time.time() + 300  # a loaded 2-core machine can take minutes
+            while self.head.poll() is None:
+                try:
+                    ray.init(address=f"127.0.0.1:{gcs_port}", namespace=namespace, logging_level="WARNING")
+                    self.ray_started = True
+                    return
+                except (ConnectionError, RuntimeError) as exc:
+                    if time.time() > deadline:
+                        raise RuntimeError(f"the Ray head did not come up: {exc}") from None
+                    time.sleep(1)
+            # `ray start` gave up (e.g. its raylet start-up timed out under load): try again, on new ports
+            failure = self._head_log_tail()
+            print(f"ray start failed (attempt {attempt} of {RAY_START_ATTEMPTS})", file=sys.stderr, flush=True)
+        raise RuntimeError(f"ray start failed: {failure}")
+
+    def _launch_head(self, bin_dir: str) -> int:
         gcs_port = self.ray_port or free_port()
         command = [f"{bin_dir}/ray", "start", "--head", "--block", f"--port={gcs_port}",
                    f"--dashboard-host={self.dashboard_host}",
@@ -130,21 +150,21 @@ class LocalStack:
                    f"--ray-client-server-port={free_port()}", "--disable-usage-stats"]
         if self.num_cpus is not None:
             command.append(f"--num-cpus={self.num_cpus}")
-        self.head = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     start_new_session=True)
-        deadline = time.time() + 300  # a loaded 2-core machine can take minutes
-        while True:
-            if self.head.poll() is not None:
-                raise RuntimeError(f"ray start failed: {self.head.stderr.read().decode(errors='replace')[-2000:]}")
-            try:
-                ray.init(address=f"127.0.0.1:{gcs_port}", namespace=get_compute_settings().ray_namespace,
-                         logging_level="WARNING")
-                break
-            except (ConnectionError, RuntimeError) as exc:
-                if time.time() > deadline:
-                    raise RuntimeError(f"the Ray head did not come up: {exc}") from None
-                time.sleep(1)
-        self.ray_started = True
+        data_dir().mkdir(parents=True, exist_ok=True)
+        with open(self._head_log, "ab") as log:  # a file, not a pipe nobody reads while the head runs
+            self.head = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return gcs_port
+
+    @property
+    def _head_log(self) -> Path:
+        return data_dir() / "ray-start.log"
+
+    def _head_log_tail(self) -> str:
+        try:
+            return self._head_log.read_text(errors="replace")[-2000:]
+        except OSError:
+            return ""
+
 
     def _start_serve(self) -> None:
         from ray import serve
