@@ -46,8 +46,15 @@ test: test-deps
 	rm -f .coverage .coverage.*
 	$(PY) -m pytest --cov --cov-report=term --cov-fail-under=90 $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed-test
-	$(PY) -m bench
+$(VENV)/.installed-bench: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e ".[test,bench]"
+	touch $(VENV)/.installed $(VENV)/.installed-test $@
+
+# Benchmarks against the Celery peer in ../shared/peer (see bench/README.md); not part of `make test`.
+bench: $(VENV)/.installed-bench
+	@command -v wrk >/dev/null || { if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -q && $$SUDO $(APT_GET) install wrk; }
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .coverage .coverage.* htmlcov test-artifacts
