@@ -16,7 +16,7 @@ from compute.kinds import kind_names
 from serve_app import __version__
 from serve_app.context import AppContext
 from serve_app.errors import install_error_handlers
-from serve_app.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from serve_app.middleware import RequestSizeLimitMiddleware, SecurityHeadersMiddleware
 from serve_app.routes import auth, demo, jobs, me, monitoring, pages
 from serve_app.settings import Settings, get_settings
 
@@ -61,7 +61,8 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-CSRF-Token"],
         expose_headers=["Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "Idempotent-Replayed"],
     )
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestSizeLimitMiddleware, max_body_bytes=settings.max_body_bytes,
+                       max_header_bytes=settings.max_header_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
 
     for module in (demo, jobs, auth, me, monitoring, pages):

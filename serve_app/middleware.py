@@ -1,4 +1,4 @@
-"""ASGI middleware: request body size cap and security headers on every response."""
+"""ASGI middleware: request header and body size caps, and security headers on every response."""
 
 from __future__ import annotations
 
@@ -46,43 +46,52 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-class BodySizeLimitMiddleware:
-    """Answer 413 for bodies over the limit, whether declared by Content-Length or streamed."""
+class RequestSizeLimitMiddleware:
+    """Answer 431 for oversized headers and 413 for bodies over the limit (declared or streamed).
 
-    def __init__(self, app, max_bytes: int):
+    Serve's HTTP proxy accepts headers of any size, so the cap is enforced here.
+    """
+
+    def __init__(self, app, max_body_bytes: int, max_header_bytes: int):
         self.app = app
-        self.max_bytes = max_bytes
+        self.max_body_bytes = max_body_bytes
+        self.max_header_bytes = max_header_bytes
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            return await self._reject(send)
+        headers = scope.get("headers", [])
+        if sum(len(name) + len(value) + 4 for name, value in headers) > self.max_header_bytes:
+            return await _reject(send, 431, f"Request headers are larger than {self.max_header_bytes} bytes.")
+        declared = dict(headers).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+            return await self._too_large(send)
         received = 0
-        too_large = False
 
         async def limited_receive():
-            nonlocal received, too_large
+            nonlocal received
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    too_large = True
+                if received > self.max_body_bytes:
                     raise BodyTooLarge()
             return message
 
         try:
             await self.app(scope, limited_receive, send)
         except BodyTooLarge:
-            await self._reject(send)
+            await self._too_large(send)
 
-    async def _reject(self, send):
-        body = orjson.dumps({"detail": f"Request body is larger than {self.max_bytes} bytes."})
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+    async def _too_large(self, send):
+        await _reject(send, 413, f"Request body is larger than {self.max_body_bytes} bytes.")
+
+
+async def _reject(send, status: int, detail: str) -> None:
+    body = orjson.dumps({"detail": detail})
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 class BodyTooLarge(Exception):

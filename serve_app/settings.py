@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     # Peers whose X-Forwarded-For / Forwarded headers are believed (comma-separated IPs or CIDRs).
     trusted_proxies: str = Field("", alias="TRUSTED_PROXIES")
     max_body_bytes: int = Field(64 * 1024, alias="MAX_BODY_BYTES", ge=1024)
+    max_header_bytes: int = Field(16 * 1024, alias="MAX_HEADER_BYTES", ge=4096)
 
     rate_limit_enabled: bool = Field(True, alias="RATE_LIMIT_ENABLED")
     rate_limit_jobs: str = Field("10/minute", alias="RATE_LIMIT_JOBS")

@@ -101,6 +101,21 @@ def test_oversized_body_is_413(api):
     assert "bytes" in response.json()["detail"]
 
 
+@pytest.mark.parametrize("headers", [
+    {"X-Padding": "a" * 20_000},                        # one huge header
+    {f"X-H{i}": "v" * 100 for i in range(200)},         # many headers
+    {"Cookie": "session=" + "x" * 1_000_000},          # a megabyte, still answered cleanly
+], ids=["one-huge", "many", "one-megabyte"])
+def test_huge_headers_are_431_and_create_nothing(api, headers):
+    before = api.get("/monitoring/cluster").json()["jobs_total"]
+    response = api.post("/jobs/demo", json={"n": 10, "chunks": 1}, headers=headers)
+    assert response.status_code == 431
+    assert "headers are larger than 16384 bytes" in response.json()["detail"]
+    assert api.get("/jobs/demo/" + str(uuid.uuid4()), headers=headers).status_code == 431
+    assert api.get("/monitoring/cluster").json()["jobs_total"] == before
+    assert api.get("/monitoring/health", headers={"X-Padding": "a" * 8_000}).status_code == 200
+
+
 def test_unknown_and_malformed_ids_are_404_json(api):
     for job_id in (str(uuid.uuid4()), "not-a-uuid", "x" * 500):
         response = api.get(f"/jobs/demo/{job_id}")
