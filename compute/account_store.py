@@ -197,6 +197,15 @@ class AccountStore:
         if ttl > 0:
             await self.redis.set(_revoked_key(jti), "1", ex=ttl)
 
+    async def get_user_unless_revoked(self, user_id: str, jti: Optional[str]) -> Optional[dict]:
+        """The user a token names, or None when the user is gone or the token was revoked
+        (one round trip: this runs on every authenticated request)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.exists(_revoked_key(jti or ""))
+            pipe.hgetall(_user_key(user_id))
+            revoked, user = await pipe.execute()
+        return None if jti and revoked else _decode_user(user)
+
     async def is_jti_revoked(self, jti: str) -> bool:
         return bool(jti) and bool(await self.redis.exists(_revoked_key(jti)))
 

@@ -1,7 +1,9 @@
-"""The progress tracker: a long-lived actor that receives chunk completions and records them.
+"""The progress tracker: a long-lived actor that records finished chunks as jobs run.
 
-One detached actor serves every job (a per-job actor would cost a worker process per job).
-Each report becomes one atomic Redis update, which also publishes the change for live views.
+One detached actor serves every job (a per-job actor would cost a worker process per job). The
+runner sends it the chunks that finished since its last report, at most every
+``PROGRESS_INTERVAL_SECONDS`` per job; each report is one atomic Redis update, which also
+publishes the change for live views. The Redis writes happen here, off the runner's event loop.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from compute.records import ChunkFact
 from compute.store import JobStore, RedisError
 
 TRACKER_NAME = "progress-tracker"
+PROGRESS_INTERVAL_SECONDS = 0.05
 log = logging.getLogger(__name__)
 
 
@@ -25,12 +28,13 @@ class ProgressTracker:
         self.store = JobStore(settings.redis_url, settings.job_ttl_seconds)
         self.reports = 0
 
-    async def chunk_done(self, job_id: str, fact: ChunkFact) -> int:
+    async def chunks_done(self, job_id: str, facts: list[dict]) -> int:
+        """Record finished chunks (``ChunkFact`` fields as plain dicts); returns the completed count."""
         self.reports += 1
         try:
-            return await self.store.record_chunk_done(job_id, fact)
-        except RedisError as exc:  # the runner's final write still records the chunk
-            log.warning("could not record chunk %s of job %s: %s", fact.index, job_id, exc)
+            return await self.store.record_chunks_done(job_id, map(ChunkFact.model_validate, facts))
+        except RedisError as exc:  # the runner's final write still records the chunks
+            log.warning("could not record %d chunk(s) of job %s: %s", len(facts), job_id, exc)
             return 0
 
     async def report_count(self) -> int:

@@ -12,15 +12,15 @@ import logging
 import time
 
 import ray
-from ray.exceptions import RayTaskError
+from ray.exceptions import RayError, RayTaskError
 
 from compute import metrics
 from compute.config import get_compute_settings
 from compute.kinds import ChunkSpec, UnknownKind, get_kind
-from compute.progress import get_tracker
+from compute.progress import PROGRESS_INTERVAL_SECONDS, get_tracker
 from compute.records import ChunkFact, JobRecord, JobStatus
 from compute.store import JobStore, RedisError
-from compute.tasks import run_chunk
+from compute.tasks import run_chunk, warm_up
 
 RUNNER_NAME = "job-runner"
 SWEEP_SECONDS = 15.0
@@ -54,7 +54,9 @@ class JobRunner:
         look again every SWEEP_SECONDS, so an accepted job whose hand-off was lost still runs."""
         if not self.recovered:
             self.recovered = True
-            asyncio.get_running_loop().create_task(self._sweep_forever())
+            loop = asyncio.get_running_loop()
+            loop.create_task(self._sweep_forever())
+            loop.create_task(self._warm_up())
         resumed = 0
         for job_id in await self.store.active_job_ids():
             if job_id not in self.jobs:
@@ -71,6 +73,16 @@ class JobRunner:
                 await self.recover()
             except RedisError as exc:
                 log.warning("sweep skipped: %s", type(exc).__name__)
+
+    @staticmethod
+    async def _warm_up() -> None:
+        """Have Ray start one worker per free CPU now, so the first chunks do not wait seconds for
+        processes. Only CPUs already in the cluster: this must never make an autoscaler add a node."""
+        cpus = int(ray.available_resources().get("CPU", 0))
+        try:
+            await asyncio.gather(*[warm_up.remote() for _ in range(cpus)])
+        except RayError as exc:
+            log.warning("worker warm-up failed: %s", type(exc).__name__)
 
     async def submit(self, job_id: str) -> None:
         if not self.recovered:
@@ -134,11 +146,11 @@ class JobRunner:
                 delay = min(delay * 2, REDIS_RETRY_MAX_DELAY)
 
     async def _run(self, job_id: str) -> None:
-        record = await self.store.get_job(job_id)
+        started, record, stored = await self.store.start_job(job_id)
         if record is None or record.status.terminal:
             await self.store.forget_active(job_id)
             return
-        if record.status is JobStatus.pending:
+        if started:
             metrics.job_submitted(record.kind)
         try:
             kind = get_kind(record.kind)
@@ -146,20 +158,19 @@ class JobRunner:
             await self._finish(record, JobStatus.failed, detail=f"Unknown job kind {record.kind!r}.")
             return
         specs = kind.split(record.n, record.chunks)
-        done = {i: f for i, f in (await self.store.get_chunk_facts(job_id)).items() if f.status == "completed"}
-        await self.store.mark_running(job_id)
+        done = {i: f for i, f in stored.items() if f.status == "completed"}
         futures = {}
         for spec in specs:
             if spec.index in done:
                 continue
             ref = run_chunk.options(
                 name=f"chunk:{job_id}:{spec.index}", max_retries=self.settings.chunk_max_retries
-            ).remote(kind.name, job_id, spec, self.tracker)
+            ).remote(kind.name, spec.index, spec.start, spec.end)
             futures[asyncio.wrap_future(ref.future())] = (spec, ref)
         timeout = self.settings.job_timeout_seconds or kind.timeout_seconds
         facts: dict[int, ChunkFact] = {}
         try:
-            await self._collect(kind.name, futures, facts, time.monotonic() + timeout, timeout)
+            await self._collect(record, futures, facts, time.monotonic() + timeout, timeout)
         except asyncio.CancelledError as stop:
             self._cancel_refs(futures)
             detail = stop.args[0] if stop.args else "Cancelled."
@@ -178,22 +189,46 @@ class JobRunner:
             facts=facts.values(),
         ))
 
-    @staticmethod
-    async def _collect(kind_name: str, futures: dict, facts: dict, deadline: float, timeout: float) -> None:
-        waiting = set(futures)
-        while waiting:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+    async def _collect(self, record: JobRecord, futures: dict, facts: dict, deadline: float,
+                       timeout: float) -> None:
+        """Gather chunk results until all are in; meanwhile send the tracker what finished, in
+        batches at most every PROGRESS_INTERVAL_SECONDS (the final write records the last ones).
+
+        Finished futures arrive through a queue: ``asyncio.wait`` over the pending set would cost
+        O(chunks) per wake-up, O(chunks²) per job."""
+        finished: asyncio.Queue = asyncio.Queue()
+        for future in futures:
+            future.add_done_callback(finished.put_nowait)
+        remaining = len(futures)
+        unreported: list[ChunkFact] = []
+        next_report = 0.0
+        while remaining:
+            now = time.monotonic()
+            if now >= deadline:
                 raise JobFailed(f"Job exceeded its time budget of {timeout:g} s and was stopped.")
-            finished, waiting = await asyncio.wait(
-                waiting, timeout=remaining, return_when=asyncio.FIRST_EXCEPTION
-            )
-            for future in finished:
+            batch = []
+            if finished.empty():
+                try:
+                    async with asyncio.timeout(deadline - now if not unreported
+                                               else max(0.0, min(deadline, next_report) - now)):
+                        batch.append(await finished.get())
+                except TimeoutError:
+                    pass
+            while not finished.empty():
+                batch.append(finished.get_nowait())
+            for future in batch:
+                remaining -= 1
                 spec, _ = futures[future]
                 if future.exception() is not None:
                     raise JobFailed(describe_chunk_error(spec, future.exception()))
                 facts[spec.index] = fact = future.result()
-                metrics.chunk_completed(kind_name, fact.ended_at - fact.started_at)
+                unreported.append(fact)
+                metrics.chunk_completed(record.kind, fact.ended_at - fact.started_at)
+            if unreported and remaining and time.monotonic() >= next_report:
+                # fire and forget; plain dicts travel by msgpack, pickling models cost more than the call
+                self.tracker.chunks_done.remote(record.job_id, [f.model_dump() for f in unreported])
+                unreported = []
+                next_report = time.monotonic() + PROGRESS_INTERVAL_SECONDS
 
     @staticmethod
     def _cancel_refs(futures: dict) -> None:

@@ -59,14 +59,17 @@ redis.call('PUBLISH', KEYS[2], cjson.encode({status='running',
 return 1
 """
 
-_CHUNK_DONE = """
+# ARGV: ttl, then index/fact pairs (a batch of finished chunks)
+_CHUNKS_DONE = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'running' and status ~= 'pending' then return 0 end
-if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-redis.call('INCR', KEYS[4])
+local added = 0
+for i = 2, #ARGV, 2 do added = added + redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) end
+if added == 0 then return 0 end
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+redis.call('INCRBY', KEYS[4], added)
 redis.call('EXPIRE', KEYS[4], 120)
-local done = redis.call('HINCRBY', KEYS[1], 'completed_chunks', 1)
+local done = redis.call('HINCRBY', KEYS[1], 'completed_chunks', added)
 redis.call('PUBLISH', KEYS[3], cjson.encode({status=status, completed_chunks=done}))
 return done
 """
@@ -146,7 +149,7 @@ class JobStore:
         self.ttl = ttl_seconds
         self._create = self.redis.register_script(_CREATE)
         self._mark_running = self.redis.register_script(_MARK_RUNNING)
-        self._chunk_done = self.redis.register_script(_CHUNK_DONE)
+        self._chunks_done = self.redis.register_script(_CHUNKS_DONE)
         self._finish = self.redis.register_script(_FINISH)
 
     async def close(self) -> None:
@@ -188,15 +191,26 @@ class JobStore:
     async def forget_active(self, job_id: str) -> None:
         await self.redis.zrem(ACTIVE_KEY, job_id)
 
-    async def mark_running(self, job_id: str) -> bool:
-        keys = [_job_key(job_id), events_channel(job_id)]
-        return bool(await self._mark_running(keys=keys, args=[time.time()]))
+    async def start_job(self, job_id: str) -> tuple[bool, Optional[JobRecord], dict[int, ChunkFact]]:
+        """Mark a pending job running and read its record and finished chunks, in one round trip.
 
-    async def record_chunk_done(self, job_id: str, fact: ChunkFact) -> int:
-        """Store a finished chunk once; returns the new completed count, or 0 if ignored."""
+        Returns (whether this call started it, the record, the chunk facts already stored)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            await self._mark_running(keys=[_job_key(job_id), events_channel(job_id)], args=[time.time()], client=pipe)
+            pipe.hgetall(_job_key(job_id))
+            pipe.hgetall(_chunks_key(job_id))
+            started, record, chunks = await pipe.execute()
+        facts = {int(k): ChunkFact.model_validate_json(v) for k, v in chunks.items()}
+        return bool(started), _decode_record(record), facts
+
+    async def record_chunks_done(self, job_id: str, facts: Iterable[ChunkFact]) -> int:
+        """Store finished chunks once each; returns the new completed count, or 0 if nothing changed."""
         keys = [_job_key(job_id), _chunks_key(job_id), events_channel(job_id),
                 f"{CHUNK_RATE_PREFIX}{int(time.time())}"]
-        return int(await self._chunk_done(keys=keys, args=[fact.index, fact.model_dump_json(), self.ttl]))
+        args: list = [self.ttl]
+        for fact in facts:
+            args += [fact.index, fact.model_dump_json()]
+        return int(await self._chunks_done(keys=keys, args=args))
 
     async def finish(
         self,

@@ -48,9 +48,7 @@ async def _from_jwt(ctx: AppContext, token: str, source: str) -> Optional[AuthUs
         return None
     if claims.source == "external":
         return AuthUser(user_id=f"ext:{claims.sub}", email=None, source="external", claims=claims)
-    if claims.jti and await ctx.accounts.is_jti_revoked(claims.jti):
-        return None
-    user = await ctx.accounts.get_user(claims.sub)
+    user = await ctx.accounts.get_user_unless_revoked(claims.sub, claims.jti)
     if user is None:
         return None
     return AuthUser(user_id=user["user_id"], email=user["email"], source=source, claims=claims)

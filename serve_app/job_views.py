@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import AsyncIterator
 
 import orjson
-from fastapi import HTTPException
+from fastapi import HTTPException, Response
 from fastapi.responses import StreamingResponse
 
 from compute.kinds import UnknownKind, get_kind
@@ -22,6 +22,24 @@ async def load_owned(ctx: AppContext, job_id: str, owner: str) -> JobRecord:
     if record is None or record.owner != owner:
         raise HTTPException(404, NOT_FOUND)
     return record
+
+
+async def job_response(ctx: AppContext, job_id: str, owner: str) -> Response:
+    """The job as JSON for its owner (404 otherwise), serialised once.
+
+    Returning a Response skips FastAPI's second validation and encoding of the ``response_model``
+    (which still documents the shape); finished jobs come from the replica's cache.
+    """
+    finished = ctx.finished_jobs.get(job_id)
+    if finished is None:
+        record = await load_owned(ctx, job_id, owner)
+        body = JobOut.from_record(record).model_dump_json().encode()
+        ctx.finished_jobs.remember(record, body)
+    elif finished.owner != owner:
+        raise HTTPException(404, NOT_FOUND)
+    else:
+        body = finished.body
+    return Response(body, media_type="application/json")
 
 
 async def chunks_of(ctx: AppContext, record: JobRecord) -> JobChunksOut:

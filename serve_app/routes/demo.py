@@ -4,7 +4,7 @@
 from fastapi import APIRouter, Response
 
 from serve_app.deps import ClientIP, Ctx, IdempotencyKey, JobId, job_limits, rate_limit
-from serve_app.job_views import chunks_of, event_stream, load_owned
+from serve_app.job_views import chunks_of, event_stream, job_response, load_owned
 from serve_app.responses import ERRORS, ValidationErrors
 from serve_app.schemas import DemoJobCreate, JobAccepted, JobChunksOut, JobOut
 from serve_app.submission import submit_job
@@ -39,8 +39,8 @@ async def create_demo_job(body: DemoJobCreate, limits: DemoLimits, response: Res
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="Status of a demo job", responses=ERRORS(404, 503))
-async def get_demo_job(job_id: JobId, ctx: Ctx) -> JobOut:
-    return JobOut.from_record(await load_owned(ctx, job_id, DEMO_OWNER))
+async def get_demo_job(job_id: JobId, ctx: Ctx) -> Response:
+    return await job_response(ctx, job_id, DEMO_OWNER)
 
 
 @router.get("/{job_id}/chunks", response_model=JobChunksOut, summary="Chunks of a demo job",

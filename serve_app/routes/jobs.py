@@ -13,7 +13,7 @@ from serve_app.deps import (
     job_limits,
     rate_limit,
 )
-from serve_app.job_views import chunks_of, event_stream, load_owned
+from serve_app.job_views import chunks_of, event_stream, job_response, load_owned
 from serve_app.responses import ERRORS, ValidationErrors
 from serve_app.schemas import JobAccepted, JobChunksOut, JobCreate, JobOut, JobPage
 from serve_app.submission import submit_job
@@ -67,8 +67,8 @@ async def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="Status of one of your jobs", responses=ERRORS(401, 404, 503))
-async def get_job(job_id: JobId, user: CurrentUser, ctx: Ctx) -> JobOut:
-    return JobOut.from_record(await load_owned(ctx, job_id, user.user_id))
+async def get_job(job_id: JobId, user: CurrentUser, ctx: Ctx) -> Response:
+    return await job_response(ctx, job_id, user.user_id)
 
 
 @router.get("/{job_id}/chunks", response_model=JobChunksOut, summary="Per-chunk facts of one of your jobs",

@@ -209,3 +209,16 @@ def test_external_user_tokens_without_user_record(redis_url):
         assert await store.resolve_api_token(token_hash) is None
 
     run(redis_url, scenario)
+
+
+def test_get_user_unless_revoked_in_one_round_trip(redis_url):
+    async def scenario(store, client):
+        user = await store.create_user(f"u-{uuid.uuid4().hex[:8]}@example.com", "hash")
+        jti = uuid.uuid4().hex
+        assert (await store.get_user_unless_revoked(user["user_id"], jti))["user_id"] == user["user_id"]
+        assert (await store.get_user_unless_revoked(user["user_id"], None))["user_id"] == user["user_id"]
+        await store.revoke_jti(jti, time.time() + 300)
+        assert await store.get_user_unless_revoked(user["user_id"], jti) is None
+        assert await store.get_user_unless_revoked(uuid.uuid4().hex, uuid.uuid4().hex) is None
+
+    run(redis_url, scenario)

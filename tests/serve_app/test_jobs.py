@@ -66,6 +66,23 @@ def test_other_users_cannot_see_or_touch_a_job(api, user, base_url, client_ip):
     # a demo route cannot read a user's job either, and the owner still can
     assert api.get(f"/jobs/demo/{job_id}").status_code == 404
     assert wait_for_job(api, f"/jobs/{job_id}", headers=user["headers"])["status"] == "completed"
+    # once finished the job is served from the replica's cache: still only to its owner
+    assert api.get(f"/jobs/{job_id}", headers=user["headers"]).json()["result"] == 3000 * 3001 // 2
+    assert api.get(f"/jobs/{job_id}", headers=other).status_code == 404
+    assert api.get(f"/jobs/demo/{job_id}").status_code == 404
+
+
+def test_finished_job_reads_do_not_need_redis(api, user, redis_url):
+    """A finished job never changes, so its status comes from the replica once read (Redis is
+    not asked again: here its record is gone from Redis and still served, for the cache's TTL)."""
+    import redis
+
+    job_id = submit(api, user, n=500, chunks=2)
+    finished = wait_for_job(api, f"/jobs/{job_id}", headers=user["headers"])
+    client = redis.Redis.from_url(redis_url)
+    assert client.delete(f"job:{job_id}") == 1
+    assert api.get(f"/jobs/{job_id}", headers=user["headers"]).json() == finished
+    assert api.get(f"/jobs/{job_id}/chunks", headers=user["headers"]).status_code == 404  # not cached
 
 
 def test_list_is_newest_first_with_paging_and_status_filter(api, user):
