@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -122,13 +122,14 @@ def job_finished(kind: str, status: str, duration_s: Optional[float] = None) -> 
     _safely(record)
 
 
-def chunk_completed(kind: str, duration_s: Optional[float] = None, count: int = 1) -> None:
+def chunks_completed(kind: str, durations_s: Sequence[float]) -> None:
+    """Count a batch of finished chunks (one counter update) and observe each one's duration."""
     def record(m: _Metrics) -> None:
-        m.chunks_completed.inc(count, tags={"kind": kind})
-        if duration_s is not None:
-            m.chunk_duration.observe(max(0.0, float(duration_s)), tags={"kind": kind})
+        m.chunks_completed.inc(len(durations_s), tags={"kind": kind})
+        for seconds in durations_s:
+            m.chunk_duration.observe(max(0.0, float(seconds)), tags={"kind": kind})
 
-    if count > 0:
+    if durations_s:
         _safely(record)
 
 

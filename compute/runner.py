@@ -167,6 +167,8 @@ class JobRunner:
                 name=f"chunk:{job_id}:{spec.index}", max_retries=self.settings.chunk_max_retries
             ).remote(kind.name, spec.index, spec.start, spec.end)
             futures[asyncio.wrap_future(ref.future())] = (spec, ref)
+            if len(futures) % 100 == 0:
+                await asyncio.sleep(0)  # a big job's fan-out must not stall the other jobs' progress
         timeout = self.settings.job_timeout_seconds or kind.timeout_seconds
         facts: dict[int, ChunkFact] = {}
         try:
@@ -200,7 +202,7 @@ class JobRunner:
         for future in futures:
             future.add_done_callback(finished.put_nowait)
         remaining = len(futures)
-        unreported: list[ChunkFact] = []
+        unreported: list[dict] = []
         next_report = 0.0
         while remaining:
             now = time.monotonic()
@@ -216,17 +218,19 @@ class JobRunner:
                     pass
             while not finished.empty():
                 batch.append(finished.get_nowait())
+            durations = []
             for future in batch:
                 remaining -= 1
                 spec, _ = futures[future]
                 if future.exception() is not None:
                     raise JobFailed(describe_chunk_error(spec, future.exception()))
-                facts[spec.index] = fact = future.result()
-                unreported.append(fact)
-                metrics.chunk_completed(record.kind, fact.ended_at - fact.started_at)
+                fields = future.result()
+                facts[spec.index] = ChunkFact(**fields)
+                unreported.append(fields)
+                durations.append(fields["ended_at"] - fields["started_at"])
+            metrics.chunks_completed(record.kind, durations)
             if unreported and remaining and time.monotonic() >= next_report:
-                # fire and forget; plain dicts travel by msgpack, pickling models cost more than the call
-                self.tracker.chunks_done.remote(record.job_id, [f.model_dump() for f in unreported])
+                self.tracker.chunks_done.remote(record.job_id, unreported)  # fire and forget
                 unreported = []
                 next_report = time.monotonic() + PROGRESS_INTERVAL_SECONDS
 

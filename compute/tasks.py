@@ -9,7 +9,6 @@ from functools import cache
 import ray
 
 from compute.kinds import get_kind
-from compute.records import ChunkFact
 
 
 @cache
@@ -18,27 +17,19 @@ def _node_id() -> str:
 
 
 @ray.remote(num_cpus=1)
-def run_chunk(kind_name: str, index: int, start: int, end: int) -> ChunkFact:
-    """Compute one chunk and return what happened: the runner collects it and reports progress.
+def run_chunk(kind_name: str, index: int, start: int, end: int) -> dict:
+    """Compute one chunk and return what happened (``ChunkFact`` fields): the runner collects it
+    and reports progress.
 
     Retried by Ray when the worker or node dies (``max_retries``); an exception raised by
     the kind is not retried and fails the job. The task calls no actor itself: one actor call per
-    chunk halved the task rate Ray sustains here (bench/raybase.py measures both). Plain integer
-    arguments take Ray's fast msgpack path instead of pickling an object per task.
+    chunk halved the task rate Ray sustains here (bench/raybase.py measures both). Arguments and
+    result are plain ints and a dict, which Ray serialises with msgpack instead of pickle.
     """
     started = time.time()
     value = get_kind(kind_name).run_chunk(start, end)
-    return ChunkFact(
-        index=index,
-        start=start,
-        end=end,
-        status="completed",
-        result=value,
-        node_id=_node_id(),
-        worker_pid=os.getpid(),
-        started_at=started,
-        ended_at=time.time(),
-    )
+    return {"index": index, "start": start, "end": end, "status": "completed", "result": value,
+            "node_id": _node_id(), "worker_pid": os.getpid(), "started_at": started, "ended_at": time.time()}
 
 
 @ray.remote(num_cpus=1)

@@ -75,9 +75,9 @@ def test_metric_functions_are_exported_with_their_values(ray_session):
         metrics.job_finished(kind, "completed", 1.5)
         metrics.job_finished(kind, JobStatus.failed, 0.2)  # the enum works too
         metrics.job_finished(kind, "cancelled")  # no duration: counted, not observed
-        for seconds in (0.03, 0.04, 7.0):
-            metrics.chunk_completed(kind, seconds)
-        metrics.chunk_completed(kind, count=0)  # nothing
+        metrics.chunks_completed(kind, [0.03, 0.04])
+        metrics.chunks_completed(kind, [7.0])
+        metrics.chunks_completed(kind, [])  # nothing
         metrics.set_active_jobs(3)
         return ray.get_runtime_context().get_worker_id()
 
@@ -113,7 +113,7 @@ def test_metric_functions_are_no_ops_outside_ray(monkeypatch):
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     metrics.job_submitted("x")
     metrics.job_finished("x", "completed", 1.0)
-    metrics.chunk_completed("x", 0.1)
+    metrics.chunks_completed("x", [0.1])
     metrics.set_active_jobs(1)
     assert metrics._get() is None
 
