@@ -59,13 +59,14 @@ def parse_args(argv=None):
     p.add_argument("--profile", action="store_true", help="also py-spy the status GET path (adds ~15 s)")
     p.add_argument("--env", action="append", default=[], metavar="K=V",
                    help="extra environment for `python -m cluster up` (repeatable), e.g. RAY_SERVE_THROUGHPUT_OPTIMIZED=1")
-    p.add_argument("--throughput-optimized", action="store_true", help="= --env RAY_SERVE_THROUGHPUT_OPTIMIZED=1")
-    p.add_argument("--haproxy", action="store_true", help="= --env RAY_SERVE_ENABLE_HA_PROXY=1")
+    p.add_argument("--ingress", choices=("haproxy", "proxy"), default=None,
+                   help="= --env SERVE_INGRESS=...: HAProxy + throughput-optimized Serve (make run's default) or "
+                        "Serve's Python proxy")
     p.add_argument("--replicas", type=int, default=None,
                    help="redeploy the ApiGateway with this many replicas after start-up (default: as started)")
     p.add_argument("--target", choices=("port", "direct"), default="port",
                    help="send the project's traffic to PORT (Serve proxy, or HAProxy in HA mode; default) or to "
-                        "the replica's direct-ingress port (needs --throughput-optimized or --haproxy)")
+                        "the replica's direct-ingress port")
     p.add_argument("--code", choices=("tree", "head"), default="tree",
                    help="run the project from the work tree, as `make run` does (default), or from a "
                         "`git archive HEAD` copy (ignores uncommitted edits in progress)")
@@ -87,10 +88,8 @@ def parse_args(argv=None):
             p.error(f"--env wants K=V, got {item!r}")
         k, v = item.split("=", 1)
         env[k] = v
-    if a.throughput_optimized:
-        env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = "1"
-    if a.haproxy:
-        env["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
+    if a.ingress:
+        env["SERVE_INGRESS"] = a.ingress
     a.stack_env = env
     if a.repeats is None:
         a.repeats = 1 if a.quick else 3
@@ -173,7 +172,7 @@ def run_project(a, res: dict) -> None:
         base = stack.base_url
         if a.target == "direct":
             if not side["direct_ingress_ports"]:
-                raise RuntimeError("--target direct: no direct-ingress port found (set --throughput-optimized)")
+                raise RuntimeError("--target direct: no direct-ingress port found (RAY_SERVE_THROUGHPUT_OPTIMIZED is on in both ingress modes; is the replica up?)")
             base = f"http://127.0.0.1:{side['direct_ingress_ports'][0]}"
         side["base_url"] = base
         log(f"[project] traffic goes to {base}; direct-ingress ports {side['direct_ingress_ports']}; "

@@ -44,7 +44,9 @@ class ProjectStack:
         self.gcs_address: str | None = None
         self.node_id: str | None = None
         self.ray_tmpdir: str | None = None  # cluster/local.py gives its Ray head a private RAY_TMPDIR
-        self.haproxy = self.extra_env.get("RAY_SERVE_ENABLE_HA_PROXY") == "1"
+        # `cluster up` runs HAProxy unless SERVE_INGRESS=proxy (or HAProxy is switched off explicitly)
+        self.haproxy = (self.extra_env.get("SERVE_INGRESS", os.environ.get("SERVE_INGRESS", "haproxy")) == "haproxy"
+                        and self.extra_env.get("RAY_SERVE_ENABLE_HA_PROXY", "1") == "1")
         self.start_s: float | None = None
 
     # ----------------------------------------------------------------------------- start / stop
@@ -55,11 +57,6 @@ class ProjectStack:
             "DATA_DIR": str(self.tmp / "data"), "RATE_LIMIT_ENABLED": "false",
             "MAX_ACTIVE_JOBS_PER_USER": "100000", "PYTHONUNBUFFERED": "1",
         })
-        if self.haproxy:
-            # HAProxy's stats and metrics ports are fixed (:8404, :9101) and would collide with anyone else's;
-            # its files already live under /tmp/haproxy-serve/<node id>, removed in cleanup().
-            env.update({"RAY_SERVE_HAPROXY_STATS_PORT": str(procs.free_port()),
-                        "RAY_SERVE_HAPROXY_METRICS_PORT": str(procs.free_port())})
         if self.code_dir != REPO:
             # ahead of the editable install's finder, for this process and every Ray worker it starts
             env["PYTHONPATH"] = os.pathsep.join(x for x in (str(self.code_dir), env.get("PYTHONPATH")) if x)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,6 +24,28 @@ from cluster.redis_process import RedisProcess, free_port
 
 APP_NAME = "ray-jobs"
 RAY_START_ATTEMPTS = 3
+INGRESS_MODES = ("haproxy", "proxy")
+HAPROXY_FILES = "/tmp/haproxy-serve"  # Serve's default base directory, one sub-directory per node
+
+
+def configure_ingress(mode: str) -> None:
+    """Choose how HTTP reaches the Serve replicas (env for the Ray head, set before it starts).
+
+    ``haproxy`` (default): Serve's throughput-optimized mode behind HAProxy, which forwards straight
+    to the replicas' own HTTP ports (on HOST too); it measured about 5x the status reads of Serve's
+    Python proxy here (bench/README.md). HAProxy's frontend listens on HOST, but its stats and
+    Prometheus ports (free ports chosen here) listen on all interfaces, as Ray's own gRPC ports do.
+    ``proxy``: Serve's Python proxy (throughput-optimized too), every HTTP port on HOST, slower.
+    """
+    if mode not in INGRESS_MODES:
+        raise RuntimeError(f"SERVE_INGRESS must be one of {', '.join(INGRESS_MODES)} (got {mode!r})")
+    os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
+    if mode == "haproxy":
+        os.environ.setdefault("RAY_SERVE_ENABLE_HA_PROXY", "1")
+        os.environ.setdefault("RAY_SERVE_HAPROXY_STATS_PORT", str(free_port()))
+        os.environ.setdefault("RAY_SERVE_HAPROXY_METRICS_PORT", str(free_port()))
+        # a replica being stopped keeps its port open this long for HAProxy to drain (default 30 s)
+        os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "5")
 
 
 def data_dir() -> Path:
@@ -69,6 +92,13 @@ def _wait_healthy(url: str, timeout: float = 300) -> bool:
     return False
 
 
+def _positive_int(name: str, default: int) -> int:
+    value = os.environ.get(name, str(default))
+    if not value.isdigit() or int(value) < 1:
+        raise RuntimeError(f"{name} must be a positive integer (got {value!r})")
+    return int(value)
+
+
 class LocalStack:
     def __init__(self, ray_port: int | None, dashboard_host: str, num_cpus: int | None):
         self.host = os.environ.get("HOST", "127.0.0.1")
@@ -81,6 +111,9 @@ class LocalStack:
         self.head: subprocess.Popen | None = None
         self.temp_dir: str | None = None
         self.ray_started = False
+        self.ingress = os.environ.get("SERVE_INGRESS", "haproxy")
+        self.replicas = 0  # SERVE_REPLICAS, read by start()
+        self.node_id: str | None = None
 
     def preflight(self) -> None:
         for what, host, port in (("HTTP", self.host, self.port), ("Ray dashboard", self.dashboard_host,
@@ -91,6 +124,10 @@ class LocalStack:
 
     def start(self) -> None:
         self.preflight()
+        configure_ingress(self.ingress)
+        # Two HTTP replicas by default: one keeps answering while the other restarts, and each is one
+        # Python process (one core). They reserve no CPU, so they never hold back chunks.
+        self.replicas = _positive_int("SERVE_REPLICAS", 2)
         if not os.environ.get("REDIS_URL"):
             self.redis = RedisProcess(data_dir() / "redis").start()
             os.environ["REDIS_URL"] = self.redis.url
@@ -132,6 +169,7 @@ class LocalStack:
                 try:
                     ray.init(address=f"127.0.0.1:{gcs_port}", namespace=namespace, logging_level="WARNING")
                     self.ray_started = True
+                    self.node_id = ray.get_runtime_context().get_node_id()
                     return
                 except (ConnectionError, RuntimeError) as exc:
                     if time.time() > deadline:
@@ -172,7 +210,7 @@ class LocalStack:
         from serve_app.deployment import build_app
 
         serve.start(http_options={"host": self.host, "port": self.port})
-        serve.run(build_app(), name=APP_NAME, route_prefix="/")
+        serve.run(build_app({"num_replicas": self.replicas}), name=APP_NAME, route_prefix="/")
 
     @property
     def base_url(self) -> str:
@@ -198,6 +236,8 @@ class LocalStack:
                 self.head.kill()
                 self.head.wait()
             self.head = None
+        if self.node_id is not None:  # HAProxy's config, socket and state files for this head node
+            shutil.rmtree(Path(HAPROXY_FILES) / self.node_id, ignore_errors=True)
         if self.redis is not None:
             self.redis.stop()
             self.redis = None
@@ -231,6 +271,7 @@ def up(ray_port: int | None = None, dashboard_host: str = "127.0.0.1", num_cpus:
         print(f"\n  Ray Jobs is up.\n"
               f"    UI             {stack.base_url}/\n"
               f"    API docs       {stack.base_url}/docs  (ReDoc: {stack.base_url}/redoc)\n"
+              f"    HTTP ingress   {stack.ingress} (SERVE_INGRESS), {stack.replicas} replica(s) (SERVE_REPLICAS)\n"
               f"    Ray dashboard  http://127.0.0.1:{stack.dashboard_port}\n"
               f"    Ray logs       {stack.temp_dir}/session_latest/logs\n"
               f"  Press Ctrl-C to stop.\n", flush=True)

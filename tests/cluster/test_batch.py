@@ -116,13 +116,39 @@ def test_ray_dashboard_is_local_and_refuses_unauthenticated_jobs(stack):
     assert refused.status_code == 401
 
 
+def listeners(port: int) -> set[tuple[str, str]]:
+    found = set()
+    for conn in psutil.net_connections("tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+            found.add((conn.laddr.ip, psutil.Process(conn.pid).name()))
+    return found
+
+
+def test_default_ingress_is_haproxy_on_localhost_with_two_replicas(stack):
+    assert listeners(stack.port) == {("127.0.0.1", "haproxy")}
+    replicas = [p for p in stack.descendants() if p.name().startswith("ray::ServeRepli")]
+    assert len(replicas) == 2
+    for replica in replicas:  # their direct HTTP ports (HAProxy's backends) are on HOST too
+        direct = [c.laddr for c in replica.net_connections("tcp")
+                  if c.status == psutil.CONN_LISTEN and 30000 <= c.laddr.port <= 31000]
+        assert direct and {a.ip for a in direct} == {"127.0.0.1"}
+    with open(stack.log_path, errors="replace") as log:
+        assert "HTTP ingress   haproxy (SERVE_INGRESS), 2 replica(s)" in log.read()
+
+
 def test_sigterm_stops_the_stack_cleanly(stack):
     state = stack.state()
     redis_port = int(state["redis_url"].rsplit(":", 1)[1].split("/")[0])
     processes = stack.descendants()
     assert any(p.name() == "raylet" for p in processes)
+    haproxy = [p for p in processes if p.name() == "haproxy"]
+    assert haproxy
+    node_dirs = {d for d in os.listdir("/tmp/haproxy-serve")}
     assert stack.stop() == 0, stack.tail()
     _, alive = psutil.wait_procs(processes, timeout=20)
     assert not alive, [(p.pid, p.name()) for p in alive]
     assert not port_in_use("127.0.0.1", redis_port), "redis-server still listens"
+    assert not port_in_use("127.0.0.1", stack.port), "HAProxy still listens"
     assert not (stack.env["DATA_DIR"] and os.path.exists(os.path.join(stack.env["DATA_DIR"], "stack.json")))
+    left = set(os.listdir("/tmp/haproxy-serve")) if os.path.isdir("/tmp/haproxy-serve") else set()
+    assert len(node_dirs - left) == 1, "the stack's HAProxy files were not removed"
