@@ -17,6 +17,7 @@ from serve_app import __version__
 from serve_app.context import AppContext
 from serve_app.errors import install_error_handlers
 from serve_app.middleware import RequestSizeLimitMiddleware, SecurityHeadersMiddleware
+from serve_app.status_fast_path import StatusFastPath
 from serve_app.routes import auth, demo, jobs, me, monitoring, pages
 from serve_app.settings import Settings, get_settings
 
@@ -53,6 +54,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
         redoc_url="/redoc",
     )
     install_error_handlers(app)
+    app.add_middleware(StatusFastPath)  # innermost: inside CORS, size limits and security headers
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origin_list,

@@ -24,21 +24,26 @@ async def load_owned(ctx: AppContext, job_id: str, owner: str) -> JobRecord:
     return record
 
 
-async def job_response(ctx: AppContext, job_id: str, owner: str) -> Response:
-    """The job as JSON for its owner (404 otherwise), serialised once.
-
-    Returning a Response skips FastAPI's second validation and encoding of the ``response_model``
-    (which still documents the shape); finished jobs come from the replica's cache.
-    """
+async def job_body(ctx: AppContext, job_id: str, owner: str) -> bytes | None:
+    """The job as JSON if it exists and belongs to ``owner``, else None; finished jobs come from the
+    replica's cache (they never change)."""
     finished = ctx.finished_jobs.get(job_id)
-    if finished is None:
-        record = await load_owned(ctx, job_id, owner)
-        body = JobOut.from_record(record).model_dump_json().encode()
-        ctx.finished_jobs.remember(record, body)
-    elif finished.owner != owner:
+    if finished is not None:
+        return finished.body if finished.owner == owner else None
+    record = await ctx.store.get_job(job_id)
+    if record is None or record.owner != owner:
+        return None
+    body = JobOut.from_record(record).model_dump_json().encode()
+    ctx.finished_jobs.remember(record, body)
+    return body
+
+
+async def job_response(ctx: AppContext, job_id: str, owner: str) -> Response:
+    """The job for its owner (404 otherwise). Returning a Response skips FastAPI's second validation
+    and encoding of the ``response_model`` (which still documents the shape)."""
+    body = await job_body(ctx, job_id, owner)
+    if body is None:
         raise HTTPException(404, NOT_FOUND)
-    else:
-        body = finished.body
     return Response(body, media_type="application/json")
 
 

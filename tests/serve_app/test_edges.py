@@ -67,3 +67,22 @@ def test_static_assets_are_revalidated_and_health_names_the_dashboard(api):
     response = api.get("/static/css/app.css")
     assert response.status_code == 200 and response.headers["cache-control"] == "no-cache"
     assert api.get("/monitoring/health").json()["ray_dashboard_url"].startswith("http")
+
+
+def test_status_reads_keep_every_edge_behaviour(api):
+    """Status reads are answered by a fast path inside the middlewares: headers, CORS and size
+    limits apply to them exactly as to every route."""
+    from tests.support.jobs import wait_for_job
+
+    job_id = api.post("/jobs/demo", json={"n": 100, "chunks": 2}).json()["job_id"]
+    for _ in range(2):  # running or pending (Redis), then finished (the replica's cache)
+        response = api.get(f"/jobs/demo/{job_id}", headers={"Origin": "http://localhost:3000"})
+        assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+        assert response.headers["access-control-allow-origin"] == "http://localhost:3000"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+        wait_for_job(api, f"/jobs/demo/{job_id}")
+    denied = api.get(f"/jobs/demo/{job_id}", headers={"Origin": "https://evil.example"})
+    assert denied.status_code == 200 and "access-control-allow-origin" not in denied.headers
+    assert api.get(f"/jobs/demo/{job_id}", headers={"X-Padding": "a" * 20_000}).status_code == 431
+    assert api.get(f"/jobs/{job_id}").status_code == 401  # not a demo read: still needs a token
