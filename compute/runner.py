@@ -203,7 +203,7 @@ class JobRunner:
             future.add_done_callback(finished.put_nowait)
         remaining = len(futures)
         unreported: list[dict] = []
-        next_report = 0.0
+        next_report = time.monotonic() + PROGRESS_INTERVAL_SECONDS  # a job done by then needs no report
         while remaining:
             now = time.monotonic()
             if now >= deadline:
