@@ -239,6 +239,13 @@ class JobRunner:
         for future, (_, ref) in futures.items():
             if not future.done():
                 ray.cancel(ref, recursive=False)
+            future.add_done_callback(_consume_outcome)  # nobody awaits it any more
+
+
+def _consume_outcome(future: asyncio.Future) -> None:
+    """Mark a chunk's outcome as seen, so asyncio does not log "exception was never retrieved"."""
+    if not future.cancelled():
+        future.exception()
 
 
 def get_runner():

@@ -3,7 +3,8 @@
 Layout (every key expires after ``JOB_TTL_SECONDS`` unless noted):
 - ``job:{id}``          hash, the job record (numbers as decimal strings, so results stay exact)
 - ``job:{id}:chunks``   hash, chunk index -> JSON ChunkFact, written once per finished chunk
-- ``job-events:{id}``   pub/sub channel, one message per change of status or completed_chunks
+- ``job-events:{id}``   pub/sub channel, one message per state write (live views follow one job; replicas
+                        pattern-subscribe to all of them to keep their status caches fresh)
 - ``jobs:active``       sorted set of pending/running job ids (no TTL), for the recovery pass
 - ``owner:{o}:jobs``    sorted set of an owner's job ids by creation time
 - ``owner:{o}:stats``   hash of counters updated at each state change
@@ -274,6 +275,20 @@ class JobStore:
             while True:
                 message = await pubsub.get_message(timeout=heartbeat)
                 yield orjson.loads(message["data"]) if message else None
+        finally:
+            await pubsub.aclose()
+
+    async def changed_job_ids(self, heartbeat: float = 5.0) -> AsyncIterator[Optional[str]]:
+        """Yield ``None`` once subscribed to every job's events channel, then the id of each job
+        whose record changes (every state write publishes), and ``None`` after ``heartbeat``
+        seconds of silence."""
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.psubscribe(events_channel("*"))
+        try:
+            yield None
+            while True:
+                message = await pubsub.get_message(timeout=heartbeat)
+                yield message["channel"].removeprefix(events_channel("")) if message else None
         finally:
             await pubsub.aclose()
 

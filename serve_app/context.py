@@ -10,9 +10,9 @@ from compute.account_store import AccountStore
 from compute.config import get_compute_settings
 from compute.runner import get_runner
 from compute.store import JobStore
-from serve_app.finished_jobs import FinishedJobs
 from serve_app.rate_limits import RateLimiter
 from serve_app.settings import Settings
+from serve_app.status_cache import StatusCache
 
 
 @dataclass
@@ -22,7 +22,7 @@ class AppContext:
     accounts: AccountStore
     limiter: RateLimiter
     jwks_client: Optional[Any] = None
-    finished_jobs: FinishedJobs = field(default_factory=FinishedJobs)
+    statuses: StatusCache = field(default_factory=StatusCache)
     _runner: Any = field(default=None, repr=False)
 
     @classmethod

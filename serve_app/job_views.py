@@ -25,16 +25,17 @@ async def load_owned(ctx: AppContext, job_id: str, owner: str) -> JobRecord:
 
 
 async def job_body(ctx: AppContext, job_id: str, owner: str) -> bytes | None:
-    """The job as JSON if it exists and belongs to ``owner``, else None; finished jobs come from the
-    replica's cache (they never change)."""
-    finished = ctx.finished_jobs.get(job_id)
-    if finished is not None:
-        return finished.body if finished.owner == owner else None
+    """The job as JSON if it exists and belongs to ``owner``, else None; from the replica's status
+    cache when it holds the job (``status_cache.py``)."""
+    cached = ctx.statuses.get(job_id)
+    if cached is not None:
+        return cached.body if cached.owner == owner else None
+    mark = ctx.statuses.mark()
     record = await ctx.store.get_job(job_id)
     if record is None or record.owner != owner:
         return None
     body = JobOut.from_record(record).model_dump_json().encode()
-    ctx.finished_jobs.remember(record, body)
+    ctx.statuses.remember(record, body, mark)
     return body
 
 

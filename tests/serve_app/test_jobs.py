@@ -259,3 +259,26 @@ def test_events_of_a_finished_job_send_one_done_event(api):
     events = parse_sse(api.get(f"/jobs/demo/{job_id}/events").text)
     assert [name for name, _ in events] == ["done"]
     assert events[0][1]["result"] == 55
+
+
+def test_running_job_status_is_cached_until_its_change_event(api, user, redis_url):
+    """A running job's status is served from the replica until a change event for it arrives:
+    here a write that publishes nothing stays unseen, and the event makes it visible."""
+    import redis
+
+    job_id = submit(api, user, kind="sleepy_sum", n=20_000, chunks=1)  # runs for ~20 s
+    deadline = time.time() + 30
+    while api.get(f"/jobs/{job_id}", headers=user["headers"]).json()["status"] != "running":
+        assert time.time() < deadline
+        time.sleep(0.02)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.hset(f"job:{job_id}", "detail", "changed without an event")
+        assert api.get(f"/jobs/{job_id}", headers=user["headers"]).json()["detail"] is None
+        client.publish(f"job-events:{job_id}", '{"status": "running"}')
+        deadline = time.time() + 5
+        while api.get(f"/jobs/{job_id}", headers=user["headers"]).json()["detail"] is None:
+            assert time.time() < deadline, "the change event did not refresh the cached status"
+            time.sleep(0.01)
+    finally:
+        assert api.delete(f"/jobs/{job_id}", headers=user["headers"]).json()["status"] == "cancelled"

@@ -4,8 +4,8 @@ import { api, ApiError, followJob, isTerminal } from "./api.js";
 import { chunksText, formatDuration, formatFullTime, formatInt, kindLabel, percentOf, shortId } from "./format.js";
 import { initLayout, signInProblem } from "./layout.js";
 import {
-  $, badge, clearFormErrors, confirmDialog, copyButton, el, progressBar, setBadge, setBusy, setFieldError,
-  showAlert, showFieldErrors, toast, updateProgress,
+  $, badge, clearFormErrors, confirmCancelJob, confirmDialog, copyButton, el, progressBar, readInt, setBadge, setBusy,
+  setFieldError, showAlert, showFieldErrors, toast, updateProgress,
 } from "./ui.js";
 
 const PAGE_SIZE = 10;
@@ -171,14 +171,7 @@ function renderPager() {
 }
 
 async function cancelJob(jobId, button) {
-  const ok = await confirmDialog({
-    title: "Cancel this job?",
-    message: `Job ${shortId(jobId)} stops now; chunks that already finished are discarded.`,
-    confirmLabel: "Cancel job",
-    cancelLabel: "Keep running",
-    danger: true,
-  });
-  if (!ok) return;
+  if (!(await confirmCancelJob(jobId))) return;
   button.disabled = true;
   try {
     const job = await api(`/jobs/${jobId}`, { method: "DELETE" });
@@ -198,15 +191,6 @@ async function cancelJob(jobId, button) {
 }
 
 // ---- submit form -------------------------------------------------------------------------------
-
-function readInt(input, [min, max], name) {
-  const raw = input.value.trim();
-  if (!raw) return { error: `Enter ${name}.` };
-  if (!/^\d+$/.test(raw)) return { error: `${name} must be a whole number.` };
-  const value = Number(raw);
-  if (value < min || value > max) return { error: `${name} must be between ${formatInt(min)} and ${formatInt(max)}.` };
-  return { value };
-}
 
 function setupSubmit() {
   const form = $("#job-form");

@@ -4,7 +4,7 @@ import { api, ApiError, followJob } from "./api.js";
 import { chunksText, formatDuration, formatInt, formatNumber, percentOf } from "./format.js";
 import { initLayout } from "./layout.js";
 import { renderTimeline } from "./timeline.js";
-import { $, clearFormErrors, setBadge, setFieldError, showAlert, showFieldErrors, updateProgress } from "./ui.js";
+import { $, clearFormErrors, readInt, setBadge, setFieldError, showAlert, showFieldErrors, updateProgress } from "./ui.js";
 
 const CLUSTER_EVERY_MS = 5000;
 const LIMITS = { n: [1, 10_000], chunks: [1, 8] };
@@ -29,15 +29,6 @@ const live = $("#try-live");
 let stopFollowing = null;
 let countdownTimer = null;
 let lastStatus = null;
-
-function readInt(input, [min, max], name) {
-  const raw = input.value.trim();
-  if (!raw) return { error: `Enter ${name}.` };
-  if (!/^\d+$/.test(raw)) return { error: `${name} must be a whole number.` };
-  const value = Number(raw);
-  if (value < min || value > max) return { error: `${name} must be between ${formatInt(min)} and ${formatInt(max)}.` };
-  return { value };
-}
 
 function validate() {
   clearFormErrors(form);

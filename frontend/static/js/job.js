@@ -4,7 +4,7 @@ import { api, ApiError, followJob, isTerminal } from "./api.js";
 import { chunksText, formatDuration, formatFullTime, formatInt, percentOf, shortId } from "./format.js";
 import { initLayout, signInProblem } from "./layout.js";
 import { renderTimeline } from "./timeline.js";
-import { $, confirmDialog, setBadge, toast, updateProgress } from "./ui.js";
+import { $, confirmCancelJob, setBadge, toast, updateProgress } from "./ui.js";
 
 const JOB_ID = decodeURIComponent(window.location.pathname.split("/").filter(Boolean).pop() || "");
 const base = `/jobs/${encodeURIComponent(JOB_ID)}`;
@@ -102,14 +102,7 @@ async function main() {
 
   const cancel = $("#job-cancel");
   cancel.addEventListener("click", async () => {
-    const ok = await confirmDialog({
-      title: "Cancel this job?",
-      message: `Job ${shortId(JOB_ID)} stops now; chunks that already finished are discarded.`,
-      confirmLabel: "Cancel job",
-      cancelLabel: "Keep running",
-      danger: true,
-    });
-    if (!ok) return;
+    if (!(await confirmCancelJob(JOB_ID))) return;
     cancel.disabled = true;
     try {
       render(await api(base, { method: "DELETE" }));

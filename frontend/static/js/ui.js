@@ -1,7 +1,7 @@
 // Small DOM toolkit and the shared components: element builder, icons, badge, progress bar,
 // toast, confirm dialog, copy button, form errors. Text always goes in through textContent.
 
-import { chunksText, percentOf } from "./format.js";
+import { chunksText, formatInt, percentOf, shortId } from "./format.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
@@ -145,7 +145,31 @@ export function toast(message, { kind = "info", timeout = 5000 } = {}) {
   return node;
 }
 
+// ---- forms -----------------------------------------------------------------------------------
+
+/** A whole number from a text input within [min, max]: { value } or { error } naming the field. */
+export function readInt(input, [min, max], name) {
+  const raw = input.value.trim();
+  if (!raw) return { error: `Enter ${name}.` };
+  if (!/^\d+$/.test(raw)) return { error: `${name} must be a whole number.` };
+  const value = Number(raw);
+  if (value < min || value > max) return { error: `${name} must be between ${formatInt(min)} and ${formatInt(max)}.` };
+  return { value };
+}
+
 // ---- dialog ----------------------------------------------------------------------------------
+
+/** Ask before cancelling a job; resolves true when the user confirms. */
+export function confirmCancelJob(jobId) {
+  return confirmDialog({
+    title: "Cancel this job?",
+    message: `Job ${shortId(jobId)} stops now; chunks that already finished are discarded.`,
+    confirmLabel: "Cancel job",
+    cancelLabel: "Keep running",
+    danger: true,
+  });
+}
+
 
 /** A modal confirmation; resolves true when confirmed. Uses the native <dialog> (focus trap, Esc). */
 export function confirmDialog({ title, message, confirmLabel = "Confirm", cancelLabel = "Keep", danger = false }) {
