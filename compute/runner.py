@@ -159,13 +159,14 @@ class JobRunner:
             return
         specs = kind.split(record.n, record.chunks)
         done = {i: f for i, f in stored.items() if f.status == "completed"}
+        # One task name per kind: Ray keeps per-name task metrics in every process (and in the
+        # metrics agent), so a name per job or chunk grew memory without bound (~100 KB per job).
+        chunk_task = run_chunk.options(name=f"chunk:{kind.name}", max_retries=self.settings.chunk_max_retries)
         futures = {}
         for spec in specs:
             if spec.index in done:
                 continue
-            ref = run_chunk.options(
-                name=f"chunk:{job_id}:{spec.index}", max_retries=self.settings.chunk_max_retries
-            ).remote(kind.name, spec.index, spec.start, spec.end)
+            ref = chunk_task.remote(kind.name, job_id, spec.index, spec.start, spec.end)
             futures[asyncio.wrap_future(ref.future())] = (spec, ref)
             if len(futures) % 100 == 0:
                 await asyncio.sleep(0)  # a big job's fan-out must not stall the other jobs' progress

@@ -16,8 +16,17 @@ def _node_id() -> str:
     return ray.get_runtime_context().get_node_id()
 
 
+def _show_in_process_title(job_id: str, index: int) -> None:
+    """Title the worker ``ray::chunk:<job>:<index>`` while it runs the chunk (``ps`` and ``top`` show
+    which job a worker is busy with); the task itself is named per kind only, see runner.py."""
+    try:
+        ray._raylet.setproctitle(f"ray::chunk:{job_id}:{index}")
+    except AttributeError:  # a Ray without it: the title stays ray::chunk:<kind>
+        pass
+
+
 @ray.remote(num_cpus=1)
-def run_chunk(kind_name: str, index: int, start: int, end: int) -> dict:
+def run_chunk(kind_name: str, job_id: str, index: int, start: int, end: int) -> dict:
     """Compute one chunk and return what happened (``ChunkFact`` fields): the runner collects it
     and reports progress.
 
@@ -26,6 +35,7 @@ def run_chunk(kind_name: str, index: int, start: int, end: int) -> dict:
     chunk halved the task rate Ray sustains here (bench/raybase.py measures both). Arguments and
     result are plain ints and a dict, which Ray serialises with msgpack instead of pickle.
     """
+    _show_in_process_title(job_id, index)
     started = time.time()
     value = get_kind(kind_name).run_chunk(start, end)
     return {"index": index, "start": start, "end": end, "status": "completed", "result": value,

@@ -106,7 +106,7 @@ async def client_loop(base_url: str, token: str, deadline: float, rng: random.Ra
                 continue
             report.accepted += 1
             job_id = response.json()["job_id"]
-            expectations[job_id] = body
+            expectations[job_id] = (body, token)
             while time.monotonic() < deadline + 120:
                 started = time.perf_counter()
                 job = (await client.get(f"/jobs/{job_id}")).json()
@@ -150,14 +150,8 @@ def run(base_url: str, duration: float, clients: int = 16, seed: int = 7, stack_
     report.seconds = time.monotonic() - start
     # every accepted job, read back once more after the run: terminal and exact, or failed by design
     with httpx.Client(base_url=base_url, timeout=30) as client:
-        owners = {}
-        for token in tokens:
-            page = client.get("/jobs", params={"limit": 100}, headers={"Authorization": f"Bearer {token}"}).json()
-            for item in page["items"]:
-                owners[item["job_id"]] = token
-        for job_id, body in expectations.items():
-            token = owners.get(job_id)
-            job = client.get(f"/jobs/{job_id}", headers={"Authorization": f"Bearer {token}"}).json() if token else {}
+        for job_id, (body, token) in expectations.items():
+            job = client.get(f"/jobs/{job_id}", headers={"Authorization": f"Bearer {token}"}).json()
             if job.get("status") not in TERMINAL:
                 report.lost.append(job_id)
             elif body["kind"] == "explode":
