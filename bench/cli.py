@@ -96,6 +96,13 @@ def parse_args(argv=None):
     return a
 
 
+def stack_levers(a) -> dict:
+    """What the project ran with: `cluster up`'s defaults unless the run overrode them."""
+    env = {**os.environ, **a.stack_env}
+    return {"ingress": env.get("SERVE_INGRESS", "haproxy"),
+            "replicas": a.replicas or int(env.get("SERVE_REPLICAS", "2")), "target": a.target}
+
+
 def ensure_wrk() -> str | None:
     if shutil.which("wrk"):
         return None
@@ -154,7 +161,7 @@ def run_project(a, res: dict) -> None:
                        cwd=REPO, check=True)
         log(f"[project] code: git archive HEAD in {code_dir}")
     stack = ProjectStack(a.stack_env, log=log, code_dir=code_dir)
-    side["levers"] = {"env": a.stack_env, "replicas": a.replicas or 1, "target": a.target}
+    side["levers"] = {"env": a.stack_env, **stack_levers(a)}
     try:
         try:
             stack.start()
@@ -235,7 +242,7 @@ def main(argv=None) -> int:
     res = {"meta": {"date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                     "label": a.label, "quick": a.quick, "nproc": os.cpu_count(),
                     "loadavg_1m_start": client.loadavg(), "python": platform.python_version(),
-                    "levers": {**a.stack_env, "replicas": a.replicas or 1, "target": a.target},
+                    "levers": {**a.stack_env, **stack_levers(a)},
                     "argv": sys.argv[1:], "phases": a.phases},
            "project": {}, "peer": {}}
     try:
