@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from pathlib import Path
 
@@ -220,9 +221,20 @@ def _percentile_plot(ax, res, path, keys, title, unit="ms"):
         ax.text(0.5, 0.5, "not measured", ha="center", transform=ax.transAxes)
 
 
-def draw_chart(res: dict, path: Path) -> None:
-    import re
+def _target_bars(ax, rows: list[dict], value_key: str, target_pattern: str, value_format: str) -> None:
+    """Horizontal bars of ``row[value_key]``, green when met, with a black tick at each row's target."""
+    values = [r[value_key] for r in rows]
+    ax.barh(range(len(rows)), values, color=["tab:green" if r["status"] == "met" else "tab:red" for r in rows])
+    ax.set_yticks(range(len(rows)), [r["figure"].strip() for r in rows], fontsize=8)
+    for i, (r, value) in enumerate(zip(rows, values)):
+        m = re.search(target_pattern, r["target"])
+        if m:
+            ax.plot([float(m.group(1))] * 2, [i - 0.4, i + 0.4], color="black", lw=2.5)
+        ax.text(value, i, f" {value_format.format(value)}  (target {r['target']})", va="center", fontsize=7)
+    ax.invert_yaxis()
 
+
+def draw_chart(res: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -233,15 +245,7 @@ def draw_chart(res: dict, path: Path) -> None:
     ax = axes[0][0]
     rows = [r for r in res["table"] if r["ratio"] is not None and r["target"]]
     if rows:
-        ax.barh(range(len(rows)), [r["ratio"] for r in rows],
-                color=["tab:green" if r["status"] == "met" else "tab:red" for r in rows])
-        ax.set_yticks(range(len(rows)), [r["figure"].strip() for r in rows], fontsize=8)
-        for i, r in enumerate(rows):
-            m = re.search(r"([\d.]+)×", r["target"])
-            if m:
-                ax.plot([float(m.group(1))] * 2, [i - 0.4, i + 0.4], color="black", lw=2.5)
-            ax.text(r["ratio"], i, f" {r['ratio']:.2f}×  (target {r['target']})", va="center", fontsize=7)
-        ax.invert_yaxis()
+        _target_bars(ax, rows, "ratio", r"([\d.]+)×", "{:.2f}×")
         ax.axvline(1.0, color="grey", ls=":")
     else:
         ax.text(0.5, 0.5, "no peer figures", ha="center", transform=ax.transAxes)
@@ -252,15 +256,7 @@ def draw_chart(res: dict, path: Path) -> None:
                 and isinstance(r["project"], (int, float)) and "error" not in r["figure"]
                 and "without" not in r["figure"] and "wrong" not in r["figure"]]
     if abs_rows:
-        ax.barh(range(len(abs_rows)), [r["project"] for r in abs_rows],
-                color=["tab:green" if r["status"] == "met" else "tab:red" for r in abs_rows])
-        ax.set_yticks(range(len(abs_rows)), [f"{r['figure'].strip()}" for r in abs_rows], fontsize=8)
-        for i, r in enumerate(abs_rows):
-            m = re.search(r"([\d.]+)", r["target"])
-            if m:
-                ax.plot([float(m.group(1))] * 2, [i - 0.4, i + 0.4], color="black", lw=2.5)
-            ax.text(r["project"], i, f" {r['project']:.2f}  (target {r['target']})", va="center", fontsize=7)
-        ax.invert_yaxis()
+        _target_bars(ax, abs_rows, "project", r"([\d.]+)", "{:.2f}")
     ax.set_title("project-only figures against absolute targets", fontsize=10)
     # 3. prime_count scaling
     ax = axes[0][2]

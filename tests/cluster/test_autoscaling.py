@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from cluster.redis_process import RedisProcess, free_port
+from tests.support.processes import processes_of
 
 REPO = Path(__file__).resolve().parents[2]
 RAY = str(Path(sys.executable).parent / "ray")
@@ -62,21 +63,6 @@ def fake_cluster_config(gcs_address: str) -> dict:
         "file_mounts_sync_continuously": False,
         **{key: [] for key in empty_lists},
     }
-
-
-def processes_of(tmp_dir: str) -> list[psutil.Process]:
-    """Our Ray processes: their command line names our temp dir, or they inherited our RAY_TMPDIR
-    (workers rename themselves ``ray::...``, but keep their environment)."""
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        if proc.pid == os.getpid():
-            continue
-        try:
-            if tmp_dir in " ".join(proc.info["cmdline"] or []) or proc.environ().get("RAY_TMPDIR") == tmp_dir:
-                found.append(proc)
-        except psutil.Error:
-            continue
-    return found
 
 
 def stop_processes(tmp_dir: str, grace: float = 5) -> list[int]:

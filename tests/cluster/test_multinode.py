@@ -19,18 +19,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.support.processes import processes_of
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def leftover_processes(tmp_dir: str) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        try:
-            if tmp_dir in " ".join(proc.info["cmdline"] or []) or proc.environ().get("RAY_TMPDIR") == tmp_dir:
-                found.append(proc)
-        except psutil.Error:
-            continue
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +40,7 @@ def multinode_run():
               f"total {result['total_seconds']} s")
         yield result
     finally:
-        leftovers = leftover_processes(tmp_dir)
+        leftovers = processes_of(tmp_dir)
         for p in leftovers:  # the driver shuts its cluster down; this is only a safety net
             try:
                 p.kill()
