@@ -305,6 +305,13 @@ class JobStore:
     async def release_idempotency_key(self, scope: str, key: str) -> None:
         await self.redis.delete(f"idem:{scope}:{key}")
 
+    async def get_chunk_facts_for(self, job_id: str, indices: Iterable[int]) -> dict[int, ChunkFact]:
+        """The named chunks' facts (those recorded), for live views that send only what is new."""
+        indices = list(indices)
+        raw = await self.redis.hmget(_chunks_key(job_id), indices) if indices else []
+        return {i: ChunkFact.model_validate_json(v) for i, v in zip(indices, raw) if v is not None}
+
+
 
 def rate_limit_storage(redis_url: str):
     """Shared, async rate-limit counters in the same Redis (used by the HTTP edge's limiter)."""

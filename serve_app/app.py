@@ -43,7 +43,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
             await runner.recover.remote()
         except Exception as exc:  # Ray not reachable yet: health says so, submissions answer 503
             log.warning("job runner not reachable at startup: %s", type(exc).__name__)
-        listener = asyncio.get_running_loop().create_task(ctx.statuses.listen(ctx.store))
+        listener = asyncio.get_running_loop().create_task(ctx.events.run(ctx.store))
         yield
         listener.cancel()
         await ctx.close()

@@ -10,6 +10,7 @@ from compute.account_store import AccountStore
 from compute.config import get_compute_settings
 from compute.runner import get_runner
 from compute.store import JobStore
+from serve_app.live_events import EventHub
 from serve_app.rate_limits import RateLimiter
 from serve_app.settings import Settings
 from serve_app.status_cache import StatusCache
@@ -23,7 +24,11 @@ class AppContext:
     limiter: RateLimiter
     jwks_client: Optional[Any] = None
     statuses: StatusCache = field(default_factory=StatusCache)
+    events: EventHub = field(init=False)  # the replica's one subscription to job change events
     _runner: Any = field(default=None, repr=False)
+
+    def __post_init__(self):
+        self.events = EventHub(self.statuses)
 
     @classmethod
     def create(cls, settings: Settings) -> "AppContext":

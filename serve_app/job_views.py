@@ -1,12 +1,8 @@
-"""Reading jobs for their owner: the record, its chunks, and a live event stream."""
+"""Reading jobs for their owner: the record and its chunks (live streams: ``job_streams.py``)."""
 
 from __future__ import annotations
 
-from typing import AsyncIterator
-
-import orjson
 from fastapi import HTTPException, Response
-from fastapi.responses import StreamingResponse
 
 from compute.kinds import UnknownKind, get_kind
 from compute.records import ChunkFact, JobRecord
@@ -61,44 +57,3 @@ async def chunks_of(ctx: AppContext, record: JobRecord) -> JobChunksOut:
         for s in specs
     ]
     return JobChunksOut(job_id=record.job_id, status=record.status, total_chunks=record.total_chunks, chunks=chunks)
-
-
-def _sse(event: str, data: bytes) -> bytes:
-    return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
-
-
-async def _events(ctx: AppContext, record: JobRecord) -> AsyncIterator[bytes]:
-    """One ``progress`` event per change of status or completed_chunks, then ``done`` at the end.
-
-    Redis pub/sub messages only wake the loop; each event carries a fresh read of the record,
-    so a missed message costs at most one heartbeat interval, never a wrong state.
-    """
-    yield b"retry: 2000\n\n"
-    last = None
-    events = ctx.store.job_events(record.job_id)
-    try:
-        async for message in events:
-            current = await ctx.store.get_job(record.job_id)
-            if current is None:
-                yield _sse("error", orjson.dumps({"detail": NOT_FOUND}))
-                return
-            state = (current.status, current.completed_chunks)
-            if state != last:
-                last = state
-                payload = JobOut.from_record(current).model_dump_json().encode()
-                if current.status.terminal:
-                    yield _sse("done", payload)
-                    return
-                yield _sse("progress", payload)
-            elif message is None:
-                yield b": keep-alive\n\n"
-    finally:
-        await events.aclose()
-
-
-def event_stream(ctx: AppContext, record: JobRecord) -> StreamingResponse:
-    return StreamingResponse(
-        _events(ctx, record),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )

@@ -5,10 +5,10 @@ serialised body:
 
 - a finished job never changes: its body is kept for ``FINISHED_TTL_SECONDS``;
 - a pending or running job changes only through writes that also publish on the job's events
-  channel (``compute/store.py``). The replica listens to every job's channel and drops the entry
-  when an event arrives; an entry is stored only if no event for that job arrived while it was
-  being read, only while the listener is subscribed, and for at most ``LIVE_TTL_SECONDS`` in case
-  an event is lost. A read can so lag a write by the pub/sub delivery time (about a millisecond).
+  channel (``compute/store.py``). The replica's event hub (``live_events.py``) follows every
+  job's channel and drops the entry when an event arrives; an entry is stored only if no event for
+  that job arrived while it was being read, only while the hub is subscribed, and for at most
+  ``LIVE_TTL_SECONDS`` in case an event is lost. A read can so lag a write by the pub/sub delivery time (about a millisecond).
 
 Entries also expire, so a record that Redis drops (its TTL, a deleted account) does not outlive
 it here by more than a minute.
@@ -16,20 +16,15 @@ it here by more than a minute.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import NamedTuple, Optional
 
 from cachetools import TTLCache
 
 from compute.records import JobRecord
-from compute.store import JobStore, RedisError
 
 FINISHED_TTL_SECONDS = 60.0
 LIVE_TTL_SECONDS = 2.0
 MAX_ENTRIES = 10_000
-RECONNECT_SECONDS = 1.0
-log = logging.getLogger(__name__)
 
 
 class CachedStatus(NamedTuple):
@@ -64,18 +59,7 @@ class StatusCache:
         self._last_change[job_id] = self._seen
         self._live.pop(job_id, None)
 
-    async def listen(self, store: JobStore) -> None:
-        """Follow every job's change events until cancelled, resubscribing after Redis errors."""
-        while True:
-            try:
-                async for job_id in store.changed_job_ids():
-                    if job_id is None:
-                        self.listening = True
-                    else:
-                        self.changed(job_id)
-            except (RedisError, OSError) as exc:
-                log.warning("job change listener lost Redis (%s); retrying", type(exc).__name__)
-            finally:
-                self.listening = False
-                self._live.clear()
-            await asyncio.sleep(RECONNECT_SECONDS)
+    def stop_listening(self) -> None:
+        """The change events stopped (Redis lost): live entries can no longer be trusted."""
+        self.listening = False
+        self._live.clear()

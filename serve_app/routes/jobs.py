@@ -13,7 +13,8 @@ from serve_app.deps import (
     job_limits,
     rate_limit,
 )
-from serve_app.job_views import chunks_of, event_stream, job_response, load_owned
+from serve_app.job_streams import EventStream, job_stream, owner_stream
+from serve_app.job_views import chunks_of, job_response, load_owned
 from serve_app.responses import ERRORS, ValidationErrors
 from serve_app.schemas import JobAccepted, JobChunksOut, JobCreate, JobOut, JobPage
 from serve_app.submission import submit_job
@@ -66,6 +67,26 @@ async def list_jobs(
     return JobPage(items=[JobOut.from_record(r) for r in records], total=total, limit=limit, offset=offset)
 
 
+SSE = {200: {"description": "A Server-Sent Events stream."}}
+WithChunks = Annotated[bool, Query(alias="chunks", description="Also send `chunks` events with newly finished chunks' facts.")]
+
+
+@router.get(
+    "/events",  # before /{job_id}, which would take "events" for an id (and 404)
+    summary="Live updates of all your jobs (Server-Sent Events)",
+    description="One stream for every job you own, so a page follows any number of jobs over one "
+    "connection. Events: `ready` once subscribed (re-read what you show, then apply updates); "
+    "`progress` with a job's record (JobOut) when its status or completed_chunks changes; `done` with "
+    "the final record when a job finishes; `removed` `{job_id, detail}` when a record is gone; "
+    "`resync` when updates may have been missed (re-read what you show). A `retry:` line and "
+    "keep-alive comments every 5 s. The stream stays open.",
+    responses=ERRORS(401, 503) | SSE,
+    response_class=EventStream,
+)
+async def all_job_events(user: CurrentUser, ctx: Ctx):
+    return owner_stream(ctx, user.user_id)
+
+
 @router.get("/{job_id}", response_model=JobOut, summary="Status of one of your jobs", responses=ERRORS(401, 404, 503))
 async def get_job(job_id: JobId, user: CurrentUser, ctx: Ctx) -> Response:
     return await job_response(ctx, job_id, user.user_id)
@@ -78,9 +99,13 @@ async def get_job_chunks(job_id: JobId, user: CurrentUser, ctx: Ctx) -> JobChunk
 
 
 @router.get("/{job_id}/events", summary="Live progress of one of your jobs (Server-Sent Events)",
-            responses=ERRORS(401, 404, 503) | {200: {"content": {"text/event-stream": {}}}})
-async def job_events(job_id: JobId, user: CurrentUser, ctx: Ctx):
-    return event_stream(ctx, await load_owned(ctx, job_id, user.user_id))
+            description="Events: `progress` with the job (JobOut) per change of status or completed_chunks, "
+            "then `done` with the final record, and the stream ends; `error` if the record is gone. With "
+            "`chunks=true`, also `chunks` `{job_id, chunks: [ChunkOut]}` with only the chunks finished "
+            "since the last such event, and `resync` when some may have been missed (re-read `/chunks`).",
+            responses=ERRORS(401, 404, 503) | SSE, response_class=EventStream)
+async def job_events(job_id: JobId, user: CurrentUser, ctx: Ctx, with_chunks: WithChunks = False):
+    return job_stream(ctx, await load_owned(ctx, job_id, user.user_id), with_chunks=with_chunks)
 
 
 @router.delete("/{job_id}", response_model=JobOut, summary="Cancel a pending or running job",

@@ -1,0 +1,158 @@
+"""Live job updates as Server-Sent Events, fed by the replica's event hub (``live_events.py``).
+
+Two streams, neither holding a Redis pub/sub connection of its own:
+
+- one job (``GET /jobs/{id}/events``, ``/jobs/demo/{id}/events``): ``progress`` per change of status
+  or completed_chunks, then ``done`` with the final record, and the stream ends; ``error`` if the
+  record is gone. With ``chunks=true`` also ``chunks`` events carrying only the chunk facts not sent
+  before on this stream, and ``resync`` when some may have been missed (re-read ``/chunks``).
+- all of a user's jobs (``GET /jobs/events``): ``ready`` once subscribed, then ``progress``/``done``
+  with the changed job's record, ``removed`` when a job's record is gone, ``resync`` when events may
+  have been missed (re-read the list). It stays open.
+
+Events only wake a stream; what it sends is a fresh read of Redis (a burst of events costs one
+read), so a lost event costs at most one heartbeat of delay, never a wrong state.
+"""
+
+from __future__ import annotations
+
+from typing import AsyncIterator, Iterable
+
+import orjson
+from cachetools import LRUCache
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from compute.records import JobRecord
+from serve_app.context import AppContext
+from serve_app.job_views import NOT_FOUND
+from serve_app.live_events import RESYNC, Item
+from serve_app.schemas import ChunkOut, JobOut
+
+HEARTBEAT_SECONDS = 5.0
+RETRY = b"retry: 2000\n\n"
+KEEP_ALIVE = b": keep-alive\n\n"
+
+
+class ChunkUpdate(BaseModel):
+    """Data of a ``chunks`` event: chunks that finished since the stream last sent any."""
+
+    job_id: str
+    chunks: list[ChunkOut]
+
+
+def sse(event: str, data: bytes) -> bytes:
+    return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
+
+
+def _job(record: JobRecord) -> bytes:
+    return JobOut.from_record(record).model_dump_json().encode()
+
+
+def _state(record: JobRecord) -> tuple:
+    return record.status, record.completed_chunks
+
+
+class EventStream(StreamingResponse):
+    """A Server-Sent Events response (also the routes' ``response_class``, for the OpenAPI schema)."""
+
+    media_type = "text/event-stream"
+
+
+def streaming(events: AsyncIterator[bytes]) -> EventStream:
+    return EventStream(events, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+# -- one job ------------------------------------------------------------------------------------
+
+def _new_indices(batch: Iterable[Item], sent: set[int]) -> list[int]:
+    named = dict.fromkeys(i for item in batch if item is not RESYNC for i in item.chunks)
+    return [i for i in named if i not in sent]
+
+
+async def _one_job(ctx: AppContext, job_id: str, owner: str, with_chunks: bool) -> AsyncIterator[bytes]:
+    yield RETRY
+    sent: set[int] = set()  # chunk indices already sent on this stream
+    with ctx.events.follow_job(job_id) as events:  # before the first read: no change slips between
+        last, batch = None, None
+        while True:
+            if with_chunks and batch:
+                if RESYNC in batch:
+                    yield sse("resync", orjson.dumps({"job_id": job_id}))
+                new = _new_indices(batch, sent)
+                facts = await ctx.store.get_chunk_facts_for(job_id, new) if new else {}
+                if facts:
+                    sent.update(facts)
+                    update = ChunkUpdate(job_id=job_id, chunks=[ChunkOut.from_fact(facts[i]) for i in sorted(facts)])
+                    yield sse("chunks", update.model_dump_json().encode())
+            record = await ctx.store.get_job(job_id)
+            if record is None or record.owner != owner:
+                yield sse("error", orjson.dumps({"detail": NOT_FOUND}))
+                return
+            state = _state(record)
+            if state != last:
+                if with_chunks and batch == [] and last is not None:  # a change no event told of
+                    yield sse("resync", orjson.dumps({"job_id": job_id}))
+                last = state
+                if record.status.terminal:
+                    yield sse("done", _job(record))
+                    return
+                yield sse("progress", _job(record))
+            elif not batch:
+                yield KEEP_ALIVE
+            batch = await events.next_batch(HEARTBEAT_SECONDS)
+
+
+def job_stream(ctx: AppContext, record: JobRecord, *, with_chunks: bool = False) -> EventStream:
+    """The live stream of one job (already checked to belong to ``record.owner``)."""
+    return streaming(_one_job(ctx, record.job_id, record.owner, with_chunks))
+
+
+# -- all of an owner's jobs ---------------------------------------------------------------------
+
+async def _owner_jobs(ctx: AppContext, owner: str) -> AsyncIterator[bytes]:
+    yield RETRY
+    watched: dict[str, tuple] = {}  # unfinished job -> the state last sent
+    finished: LRUCache = LRUCache(maxsize=1024)  # finished jobs already sent as `done`
+    with ctx.events.follow_owner(owner) as events:
+        yield sse("ready", b"{}")
+        while True:
+            batch = await events.next_batch(HEARTBEAT_SECONDS)
+            if RESYNC in batch:
+                yield sse("resync", b"{}")
+            if batch:
+                ids = list(dict.fromkeys(item.job_id for item in batch if item is not RESYNC))
+            else:  # silence: re-read what is followed, in case an event was lost
+                ids = list(watched)
+            sent = False
+            records = {r.job_id: r for r in await ctx.store.get_jobs(ids)} if ids else {}
+            for job_id in ids:
+                record = records.get(job_id)
+                if record is None:
+                    # routed here by the event's owner, or followed here before: the job was this owner's
+                    watched.pop(job_id, None)
+                    if job_id not in finished:
+                        finished[job_id] = True
+                        yield sse("removed", orjson.dumps({"job_id": job_id, "detail": NOT_FOUND}))
+                        sent = True
+                    continue
+                if record.owner != owner or job_id in finished:
+                    continue
+                state = _state(record)
+                if watched.get(job_id) == state:
+                    continue
+                sent = True
+                if record.status.terminal:
+                    watched.pop(job_id, None)
+                    finished[job_id] = True
+                    yield sse("done", _job(record))
+                else:
+                    watched[job_id] = state
+                    yield sse("progress", _job(record))
+            if not batch and not sent:
+                yield KEEP_ALIVE
+
+
+def owner_stream(ctx: AppContext, owner: str) -> EventStream:
+    """The live stream of every job of ``owner``."""
+    return streaming(_owner_jobs(ctx, owner))
