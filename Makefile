@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_GET := DEBIAN_FRONTEND=noninteractive apt-get -y -q
+APT_GET := env DEBIAN_FRONTEND=noninteractive apt-get -y -q
 
 .PHONY: run test bench down status system-deps test-deps clean
 

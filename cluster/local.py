@@ -20,32 +20,11 @@ from pathlib import Path
 
 import httpx
 
+from cluster.ingress import HAPROXY_FILES, configure_ingress
 from cluster.redis_process import RedisProcess, free_port
 
 APP_NAME = "ray-jobs"
 RAY_START_ATTEMPTS = 3
-INGRESS_MODES = ("haproxy", "proxy")
-HAPROXY_FILES = "/tmp/haproxy-serve"  # Serve's default base directory, one sub-directory per node
-
-
-def configure_ingress(mode: str) -> None:
-    """Choose how HTTP reaches the Serve replicas (env for the Ray head, set before it starts).
-
-    ``haproxy`` (default): Serve's throughput-optimized mode behind HAProxy, which forwards straight
-    to the replicas' own HTTP ports (on HOST too); it measured about 5x the status reads of Serve's
-    Python proxy here (bench/README.md). HAProxy's frontend listens on HOST, but its stats and
-    Prometheus ports (free ports chosen here) listen on all interfaces, as Ray's own gRPC ports do.
-    ``proxy``: Serve's Python proxy (throughput-optimized too), every HTTP port on HOST, slower.
-    """
-    if mode not in INGRESS_MODES:
-        raise RuntimeError(f"SERVE_INGRESS must be one of {', '.join(INGRESS_MODES)} (got {mode!r})")
-    os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
-    if mode == "haproxy":
-        os.environ.setdefault("RAY_SERVE_ENABLE_HA_PROXY", "1")
-        os.environ.setdefault("RAY_SERVE_HAPROXY_STATS_PORT", str(free_port()))
-        os.environ.setdefault("RAY_SERVE_HAPROXY_METRICS_PORT", str(free_port()))
-        # a replica being stopped keeps its port open this long for HAProxy to drain (default 30 s)
-        os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "5")
 
 
 def data_dir() -> Path:
@@ -124,7 +103,7 @@ class LocalStack:
 
     def start(self) -> None:
         self.preflight()
-        configure_ingress(self.ingress)
+        configure_ingress(self.ingress, data_dir(), self.host)
         # Two HTTP replicas by default: one keeps answering while the other restarts, and each is one
         # Python process (one core). They reserve no CPU, so they never hold back chunks.
         self.replicas = _positive_int("SERVE_REPLICAS", 2)

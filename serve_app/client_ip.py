@@ -29,7 +29,8 @@ def _forwarded_chain(request: Request) -> list[str]:
                 if name.strip().lower() == "for":
                     chain.append(value)
         return chain
-    header = request.headers.get("x-forwarded-for", "")
+    # several X-Forwarded-For fields are one comma-separated list (HAProxy appends its own field)
+    header = ",".join(request.headers.getlist("x-forwarded-for"))
     return [part for part in header.split(",") if part.strip()]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from ipaddress import ip_network
 from typing import Literal
 
@@ -17,8 +17,11 @@ class Settings(BaseSettings):
     environment: Literal["development", "production", "test"] = Field("development", alias="ENVIRONMENT")
     redis_url: str = Field("redis://127.0.0.1:6379/0", alias="REDIS_URL")
     cors_origins: str = Field("http://localhost:3000,http://localhost:8000", alias="BACKEND_CORS_ORIGINS")
-    # Peers whose X-Forwarded-For / Forwarded headers are believed (comma-separated IPs or CIDRs).
+    # Peers whose X-Forwarded-For / Forwarded headers are believed (comma-separated IPs or CIDRs):
+    # proxies the operator runs in front of the service, and the service's own ingress (HAProxy's
+    # address, which `cluster up` sets; cluster/ingress.py).
     trusted_proxies: str = Field("", alias="TRUSTED_PROXIES")
+    ingress_proxies: str = Field("", alias="INGRESS_PROXIES")
     max_body_bytes: int = Field(64 * 1024, alias="MAX_BODY_BYTES", ge=1024)
     max_header_bytes: int = Field(16 * 1024, alias="MAX_HEADER_BYTES", ge=4096)
 
@@ -41,7 +44,7 @@ class Settings(BaseSettings):
 
     ray_dashboard_url: str = Field("http://127.0.0.1:8265", alias="RAY_DASHBOARD_URL")
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "ingress_proxies")
     @classmethod
     def _check_proxies(cls, value: str) -> str:
         for item in filter(None, (part.strip() for part in value.split(","))):
@@ -58,9 +61,10 @@ class Settings(BaseSettings):
     def cors_origin_list(self) -> list[str]:
         return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
-    @property
+    @cached_property
     def trusted_proxy_networks(self):
-        return [ip_network(p.strip(), strict=False) for p in self.trusted_proxies.split(",") if p.strip()]
+        listed = f"{self.trusted_proxies},{self.ingress_proxies}".split(",")
+        return [ip_network(p.strip(), strict=False) for p in listed if p.strip()]
 
 
 @lru_cache

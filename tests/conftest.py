@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import itertools
 import uuid
 
 import httpx
 import pytest
 
+from cluster.ingress import configure_ingress
 from cluster.redis_process import RedisProcess
+from tests.support.clients import client_from, fresh_ip  # noqa: F401 (fresh_ip: used by tests)
 from tests.support.coverage_workers import stop_workers_gracefully
 from tests.support.jwks import JwksServer, jwk
 from tests.support.stack import apply_env, stack_env, start_serve
-
-_ips = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
@@ -40,12 +39,14 @@ def identity_provider():
 
 
 @pytest.fixture(scope="session")
-def ray_session(redis_url, identity_provider):
+def ray_session(redis_url, identity_provider, tmp_path_factory):
     """A local Ray instance whose workers see the same settings as the app."""
     import ray
 
     env = stack_env(redis_url, JWT_JWKS_URL=identity_provider["jwks_url"])
     apply_env(env)
+    # the ingress `make run` uses: HAProxy (with its client-address rules) in front of the replicas
+    configure_ingress("haproxy", tmp_path_factory.mktemp("ingress"))
     # Workers inherit the settings from this process's environment. (Passing them as runtime_env
     # env_vars would write JWT_SECRET into Ray's runtime-env agent log.)
     ray.init(num_cpus=4, include_dashboard=False, namespace=env["RAY_NAMESPACE"], logging_level="WARNING",
@@ -60,13 +61,6 @@ def base_url(ray_session) -> str:
     return start_serve()
 
 
-def fresh_ip() -> str:
-    """A distinct client address per test (the stack trusts 127.0.0.1 as a proxy), so rate-limit
-    buckets never leak between tests."""
-    n = next(_ips)
-    return f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
-
-
 @pytest.fixture
 def client_ip() -> str:
     return fresh_ip()
@@ -74,7 +68,8 @@ def client_ip() -> str:
 
 @pytest.fixture
 def api(base_url, client_ip):
-    with httpx.Client(base_url=base_url, headers={"X-Forwarded-For": client_ip}, timeout=30) as client:
+    """A client from its own loopback address: the service sees a distinct TCP peer per test."""
+    with client_from(base_url, client_ip) as client:
         yield client
 
 

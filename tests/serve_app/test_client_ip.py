@@ -33,3 +33,10 @@ def test_client_ip(peer, headers, expected):
 
 def test_no_trusted_proxies_means_the_peer():
     assert client_ip(request("127.0.0.1", x_forwarded_for="1.2.3.4"), []) == "127.0.0.1"
+
+
+def test_several_forwarded_for_fields_are_one_list():
+    """HAProxy appends its own X-Forwarded-For field after one a trusted proxy sent."""
+    raw = [(b"x-forwarded-for", b"1.2.3.4"), (b"x-forwarded-for", b"10.9.9.9")]
+    req = Request({"type": "http", "client": ("127.0.0.1", 1234), "headers": raw})
+    assert client_ip(req, TRUSTED) == "1.2.3.4"

@@ -18,6 +18,8 @@ def stack_env(redis_url: str, **overrides: str) -> dict[str, str]:
         "REDIS_URL": redis_url,
         "ENVIRONMENT": "test",
         "JWT_SECRET": "test-secret-" + "x" * 40,
+        # the tests' own proxy address: the browser tests name a distinct client per test from there
+        # (Chromium cannot pick its source address); every other client connects from its own address
         "TRUSTED_PROXIES": "127.0.0.1",
         "EXTRA_JOB_KIND_MODULES": "tests.support.kinds",
         "RAY_NAMESPACE": "ray-jobs-test",
@@ -27,14 +29,15 @@ def stack_env(redis_url: str, **overrides: str) -> dict[str, str]:
     return env
 
 
-def start_serve(port: int | None = None) -> str:
+def start_serve(port: int | None = None, replicas: int = 2) -> str:
+    """The app as `make run` deploys it (two replicas); behind HAProxy when the session set it up."""
     from ray import serve
 
     from serve_app.deployment import build_app
 
     port = port or free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(build_app(), name="ray-jobs", route_prefix="/")
+    serve.run(build_app({"num_replicas": replicas}), name="ray-jobs", route_prefix="/")
     base = f"http://127.0.0.1:{port}"
     wait_healthy(base)
     return base

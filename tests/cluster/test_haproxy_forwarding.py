@@ -1,0 +1,55 @@
+"""The rules added to Serve's HAProxy config (the live behaviour is tested through the session's
+HAProxy in tests/serve_app/test_demo.py and through `make run`'s in tests/cluster/test_batch.py)."""
+
+import os
+import subprocess
+
+from cluster.haproxy_forwarding import MARKER, install, rewrite
+
+CONFIG = """global
+    maxconn 10
+defaults
+    mode http
+frontend http_frontend
+    bind 127.0.0.1:8000
+    acl routes path -i /-/routes
+backend b
+"""
+
+
+def test_rules_follow_the_frontend_bind_line_once():
+    out = rewrite(CONFIG, ["10.0.0.0/8"])
+    lines = out.splitlines()
+    bind = lines.index("    bind 127.0.0.1:8000")
+    assert lines[bind + 1] == f"    {MARKER}"
+    assert "    acl from_trusted_proxy src 10.0.0.0/8" in lines
+    assert "    http-request del-header X-Forwarded-For if !from_trusted_proxy" in lines
+    assert "    http-request del-header Forwarded" in lines and "    option forwardfor" in lines
+    assert lines[1].strip().startswith("tune.http.maxhdr")
+    assert rewrite(out, ["10.0.0.0/8"]) == out  # idempotent
+
+
+def test_without_trusted_proxies_every_client_header_is_dropped():
+    lines = rewrite(CONFIG, []).splitlines()
+    assert "    http-request del-header X-Forwarded-For" in lines
+    assert not any("from_trusted_proxy" in line for line in lines)
+
+
+def test_the_wrapper_runs_haproxy_on_the_rewritten_config(tmp_path):
+    """A fake 'real binary' records what it was run with: the wrapper hands it the rewritten file."""
+    fake = tmp_path / "real-haproxy"
+    fake.write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path}/args\ncat \"$3\" > {tmp_path}/seen\n")
+    fake.chmod(0o755)
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(CONFIG)
+    env = {**os.environ, "TRUSTED_PROXIES": "192.0.2.7"}
+    os.environ["RAY_SERVE_HAPROXY_BINARY_PATH"] = str(fake)
+    try:
+        wrapper = install(tmp_path / "bin")
+    finally:
+        del os.environ["RAY_SERVE_HAPROXY_BINARY_PATH"]
+    subprocess.run([wrapper, "-db", "-f", str(config)], env=env, check=True, timeout=60)
+    assert (tmp_path / "args").read_text().split() == ["-db", "-f", f"{config}.forwarding"]
+    seen = (tmp_path / "seen").read_text()
+    assert "acl from_trusted_proxy src 192.0.2.7/32" in seen
+    assert config.read_text() == CONFIG  # Serve's own file is left as Serve wrote it
