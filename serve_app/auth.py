@@ -22,6 +22,8 @@ SESSION_COOKIE = "session"
 CSRF_COOKIE = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# Users of an external issuer are ``ext:<sub>``; local ids are uuid4 strings, so the two never collide.
+EXTERNAL_PREFIX = "ext:"
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,11 @@ class AuthUser:
     email: Optional[str]
     source: str  # "local", "external", "api_token" or "session"
     claims: Optional[TokenClaims] = None
+
+    @property
+    def external(self) -> bool:
+        """An identity provider's user (by its JWT or by one of its API tokens): no local record."""
+        return self.user_id.startswith(EXTERNAL_PREFIX)
 
 
 def bearer_token(request: Request) -> Optional[str]:
@@ -47,7 +54,7 @@ async def _from_jwt(ctx: AppContext, token: str, source: str) -> Optional[AuthUs
     except InvalidToken:
         return None
     if claims.source == "external":
-        return AuthUser(user_id=f"ext:{claims.sub}", email=None, source="external", claims=claims)
+        return AuthUser(user_id=EXTERNAL_PREFIX + claims.sub, email=None, source="external", claims=claims)
     user = await ctx.accounts.get_user_unless_revoked(claims.sub, claims.jti)
     if user is None:
         return None
@@ -55,9 +62,13 @@ async def _from_jwt(ctx: AppContext, token: str, source: str) -> Optional[AuthUs
 
 
 async def _from_api_token(ctx: AppContext, token: str) -> Optional[AuthUser]:
+    """The token's owner. Revocation is the token record's deletion (by its owner, or with the local
+    account that owns it), so an external user's token needs no local record, only its own."""
     found = await ctx.accounts.resolve_api_token(hash_api_token(token))
     if found is None:
         return None
+    if found["user_id"].startswith(EXTERNAL_PREFIX):
+        return AuthUser(user_id=found["user_id"], email=None, source="api_token")
     user = await ctx.accounts.get_user(found["user_id"])
     if user is None:
         return None

@@ -68,7 +68,7 @@ async def revoke_token(token_id: str, user: CurrentUser, ctx: Ctx) -> Response:
                description="Every token of the account stops working at once; job records expire with "
                "their TTL.", responses=ERRORS(401, 503))
 async def delete_account(user: CurrentUser, ctx: Ctx) -> Response:
-    if user.source == "external":
+    if user.external:  # by its provider's JWT or by one of its API tokens
         raise HTTPException(409, "Accounts of an external identity provider are managed there.")
     await ctx.accounts.delete_user(user.user_id)
     return Response(status_code=204)
