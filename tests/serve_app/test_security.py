@@ -100,9 +100,24 @@ def test_needs_rehash_for_other_parameters():
     assert needs_rehash("garbage")
 
 
-def test_burn_verify_time_runs():
-    assert burn_verify_time("whatever") is None
-    assert security._DUMMY_HASH.startswith("$argon2id$")
+def test_burn_verify_time_costs_what_a_failed_verification_costs():
+    """Its purpose: a login for an unknown email must take as long as a wrong password (no user
+    enumeration by timing), so it must do one real Argon2 verification with the current parameters."""
+    stored = hash_password("the real password")
+    assert security._DUMMY_HASH.split("$")[3] == stored.split("$")[3]  # same m, t, p as real hashes
+
+    def median_seconds(call) -> float:
+        times = []
+        for _ in range(7):
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+        return sorted(times)[len(times) // 2]
+
+    wrong_password = median_seconds(lambda: verify_password(stored, "a wrong password"))
+    burned = median_seconds(lambda: burn_verify_time("a wrong password"))
+    assert wrong_password > 0.005  # Argon2 at these parameters: tens of ms, not a no-op
+    assert 0.6 * wrong_password < burned < 1.6 * wrong_password, (burned, wrong_password)
 
 
 # -- local tokens -----------------------------------------------------------------------
