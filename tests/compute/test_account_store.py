@@ -205,6 +205,12 @@ def test_external_user_tokens_without_user_record(redis_url):
         token = await store.create_api_token(uid, "script", token_hash)
         assert await store.resolve_api_token(token_hash) == {"user_id": uid, "token_id": token["id"]}
         assert await store.get_user(uid) is None
+        # the owner revokes one token: it stops resolving at once, the other keeps working
+        other_hash = uuid.uuid4().hex * 2
+        other = await store.create_api_token(uid, "laptop", other_hash)
+        assert await store.delete_api_token(uid, other["id"]) is True
+        assert await store.resolve_api_token(other_hash) is None
+        assert [t["id"] for t in await store.list_api_tokens(uid)] == [token["id"]]
         assert await store.delete_user(uid) is True  # tokens removed
         assert await store.resolve_api_token(token_hash) is None
 
