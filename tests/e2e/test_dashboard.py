@@ -1,9 +1,13 @@
 """Accounts and the dashboard: register, sign in/out, submit, live rows, tokens, cancel, job detail."""
 
+import asyncio
+import concurrent.futures
+import os
 import re
 import subprocess
 import uuid
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import PASSWORD, csrf_token, sign_up, submit_job, wait_job
@@ -236,3 +240,80 @@ def test_dashboard_lists_the_seeded_history(page, seeded):
     expect(page.locator("#stat-failed")).to_have_text("1")
     expect(page.locator("#stat-avg")).not_to_have_text("—")
     page.close()
+
+
+def test_eight_running_jobs_stay_live_over_one_stream(page, context, request):
+    """More unfinished jobs than a browser's ~6 connections per origin: one EventSource
+    (`/jobs/events`) keeps every row live; no per-job streams."""
+    if os.environ.get("E2E_BASE_URL"):
+        pytest.skip("writes the jobs through the session's own Redis and Ray")
+    import ray
+
+    from compute.runner import get_runner, new_record
+    from compute.store import JobStore
+
+    redis_url = request.getfixturevalue("redis_url")
+    sign_up(context)
+    owner = context.request.get("/me").json()["user_id"]
+    # More than MAX_ACTIVE_JOBS_PER_USER (4) lets one submit over HTTP: stored as a higher limit would.
+    records = [new_record(str(uuid.uuid4()), owner, "sleepy_sum", 3_000, 2) for _ in range(8)]
+
+    async def store_jobs():
+        store = JobStore(redis_url)
+        try:
+            for record in records:
+                assert await store.create_job(record, index_owner=True, max_active=0)
+        finally:
+            await store.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # Playwright's loop runs in this thread
+        pool.submit(asyncio.run, store_jobs()).result()
+    streams = []
+    page.on("request", lambda r: streams.append(r.url) if "/events" in r.url else None)
+    page.goto("/dashboard")
+    expect(page.locator("#jobs-body tr")).to_have_count(8)
+    page.evaluate("""() => {
+        window.__noReload = true;
+        window.__seen = {};
+        const note = (row) => (window.__seen[row.dataset.jobId] ??= new Set()).add(row.dataset.status);
+        document.querySelectorAll('#jobs-body tr').forEach(note);
+        const isRow = (node) => node.matches?.('tr[data-job-id]');
+        new MutationObserver((changes) => changes.forEach((c) => {
+            if (c.type === 'childList') c.addedNodes.forEach((n) => isRow(n) && note(n));
+            else if (isRow(c.target)) note(c.target);
+        })).observe(document.querySelector('#jobs-body'),
+                    {subtree: true, childList: true, attributes: true, attributeFilter: ['data-status']});
+    }""")
+    runner = get_runner()
+    ray.get([runner.submit.remote(r.job_id) for r in records])
+    for record in records:
+        line = row(page, record.job_id)
+        expect(line.locator(".badge")).to_have_text("completed", timeout=60_000)
+        expect(line.get_by_role("cell").nth(7)).to_have_text("4,501,500")
+        expect(line.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
+    seen = page.evaluate("Object.fromEntries(Object.entries(window.__seen).map(([k, v]) => [k, [...v]]))")
+    for record in records:
+        assert {"pending", "running", "completed"} <= set(seen[record.job_id]), seen
+    assert page.evaluate("window.__noReload") is True
+    assert [url.split("/", 3)[-1] for url in streams] == ["jobs/events"], streams
+
+
+def test_job_page_applies_chunk_updates_without_rereading_all(page, context):
+    """The timeline grows from the stream's `chunks` events; `/chunks` is read on load, once when
+    the stream connects (resync) and once at the end — not per event."""
+    sign_up(context)
+    job_id = submit_job(context, 16_000, 16, "sleepy_sum")  # 16 chunks of ~1 s on 4 CPUs: ~4 waves
+    reads = []
+    page.on("request", lambda r: reads.append(r.url) if r.url.endswith(f"/jobs/{job_id}/chunks") else None)
+    page.goto(f"/dashboard/jobs/{job_id}")
+    expect(page.locator("#job-view")).to_be_visible()
+    page.evaluate("""() => {
+        window.__bars = [];
+        new MutationObserver(() => window.__bars.push(document.querySelectorAll('.timeline-bar').length))
+            .observe(document.querySelector('#timeline'), {childList: true, subtree: true});
+    }""")
+    expect(page.locator("#job-badge")).to_have_text("completed", timeout=60_000)
+    expect(page.locator(".timeline-bar")).to_have_count(16)
+    counts = sorted(set(page.evaluate("window.__bars")))
+    assert [c for c in counts if 0 < c < 16], f"the timeline never showed part of the chunks: {counts}"
+    assert len(reads) <= 3, f"/chunks read {len(reads)} times"

@@ -172,11 +172,15 @@ export const isTerminal = (status) => TERMINAL.has(status);
 /**
  * Follow a job: Server-Sent Events from `${base}/events`, falling back to polling `${base}` if the
  * stream breaks. Calls onUpdate(job) for each change and once more at the end. Returns stop().
+ * With onChunks, the stream also carries the newly finished chunks (`?chunks=true`): onChunks(chunks)
+ * gets only those; onResync() is called when the caller should re-read all chunks (with the first
+ * record of every connection, when the server says some were missed, and per poll while polling).
  */
-export function followJob(base, onUpdate, { pollMs = 1000 } = {}) {
+export function followJob(base, onUpdate, { pollMs = 1000, onChunks = null, onResync = null } = {}) {
   let stopped = false;
   let source = null;
   let timer = null;
+  let fresh = true; // the next record is the first of a connection
 
   const finish = () => {
     stopped = true;
@@ -186,10 +190,13 @@ export function followJob(base, onUpdate, { pollMs = 1000 } = {}) {
   const deliver = (job) => {
     if (stopped) return;
     onUpdate(job);
+    if (fresh && onResync && !isTerminal(job.status)) onResync();
+    fresh = false;
     if (isTerminal(job.status)) finish();
   };
   const poll = async () => {
     if (stopped) return;
+    fresh = true;
     try {
       deliver(await api(base));
     } catch (error) {
@@ -210,9 +217,20 @@ export function followJob(base, onUpdate, { pollMs = 1000 } = {}) {
   };
 
   if ("EventSource" in window) {
-    source = new EventSource(`${base}/events`);
+    source = new EventSource(onChunks ? `${base}/events?chunks=true` : `${base}/events`);
+    source.addEventListener("open", () => { fresh = true; });
     source.addEventListener("progress", handle);
     source.addEventListener("done", handle);
+    if (onChunks) {
+      source.addEventListener("chunks", (event) => {
+        try {
+          if (!stopped) onChunks(parseJson(event.data).chunks || []);
+        } catch {
+          if (onResync) onResync();
+        }
+      });
+      source.addEventListener("resync", () => { if (!stopped && onResync) onResync(); });
+    }
     source.addEventListener("error", (event) => {
       // Either an `event: error` from the server or a broken connection: read the job over HTTP.
       if (stopped) return;
@@ -225,4 +243,46 @@ export function followJob(base, onUpdate, { pollMs = 1000 } = {}) {
     poll();
   }
   return finish;
+}
+
+/**
+ * Follow every job of the signed-in user over one stream (`/jobs/events`, with the session cookie):
+ * onJob(job) per change (the full record; terminal ones are final), onRemoved({job_id}) when a
+ * record is gone, onResync() on every (re)connection and whenever updates may have been missed
+ * (re-read what is shown). The browser reconnects by itself after a network error; if the stream is
+ * refused (signed out, service down) or EventSource is missing, onDown() is called once. Returns stop().
+ */
+export function followMyJobs({ onJob, onRemoved = () => {}, onResync = () => {}, onDown = () => {} }) {
+  if (!("EventSource" in window)) {
+    onDown();
+    return () => {};
+  }
+  let stopped = false;
+  const source = new EventSource("/jobs/events", { withCredentials: true });
+  const on = (name, callback) => source.addEventListener(name, (event) => {
+    if (stopped) return;
+    let data;
+    try {
+      data = parseJson(event.data);
+    } catch {
+      onResync(); // a malformed event: re-read instead
+      return;
+    }
+    callback(data);
+  });
+  on("progress", onJob);
+  on("done", onJob);
+  on("removed", onRemoved);
+  on("ready", () => onResync());
+  on("resync", () => onResync());
+  source.addEventListener("error", () => {
+    if (!stopped && source.readyState === EventSource.CLOSED) {
+      stopped = true;
+      onDown();
+    }
+  });
+  return () => {
+    stopped = true;
+    source.close();
+  };
 }

@@ -1,6 +1,6 @@
-// Dashboard: submit jobs, stats, API tokens, and the job history with live rows over SSE.
+// Dashboard: submit jobs, stats, API tokens, and the job history with live rows over one SSE stream.
 
-import { api, ApiError, followJob, isTerminal } from "./api.js";
+import { api, ApiError, followMyJobs, isTerminal } from "./api.js";
 import { chunksText, formatDuration, formatFullTime, formatInt, kindLabel, percentOf, shortId } from "./format.js";
 import { initLayout, signInProblem } from "./layout.js";
 import {
@@ -10,7 +10,8 @@ import {
 
 const PAGE_SIZE = 10;
 const LIMITS = { n: [1, 1_000_000_000], chunks: [1, 1000] };
-const state = { offset: 0, total: 0, status: "", followers: new Map(), mine: new Set(), lastToken: null };
+const POLL_MS = 2000; // only when the live stream is refused
+const state = { offset: 0, total: 0, status: "", stopStream: null, pollTimer: null, mine: new Set(), lastToken: null };
 
 function toLogin() {
   window.location.replace(`/login?next=${encodeURIComponent(window.location.pathname + window.location.search)}`);
@@ -61,11 +62,6 @@ function refreshStatsSoon() {
 
 // ---- job table ---------------------------------------------------------------------------------
 
-function stopFollowers() {
-  for (const stop of state.followers.values()) stop();
-  state.followers.clear();
-}
-
 function jobRow(job) {
   const bar = progressBar(`Progress of job ${shortId(job.job_id)}`);
   const row = el("tr", { "data-job-id": job.job_id, "data-status": job.status },
@@ -110,27 +106,65 @@ function fillRow(row, job) {
   }
 }
 
-function follow(job) {
-  if (isTerminal(job.status) || state.followers.has(job.job_id)) return;
-  const stop = followJob(`/jobs/${job.job_id}`, (update) => {
-    const row = document.querySelector(`tr[data-job-id="${job.job_id}"]`);
-    if (!update) {
-      state.followers.delete(job.job_id);
-      return;
+// ---- live rows: one stream for all of the user's jobs ------------------------------------------
+
+const rowOf = (jobId) => document.querySelector(`tr[data-job-id="${CSS.escape(jobId)}"]`);
+const unfinishedRows = () => [...document.querySelectorAll("#jobs-body tr[data-job-id]")]
+  .filter((row) => !isTerminal(row.dataset.status));
+
+let reloadTimer = null;
+function reloadSoon() {
+  clearTimeout(reloadTimer);
+  reloadTimer = setTimeout(loadJobs, 300);
+}
+
+/** A job's new state from the stream (or a poll): update its row, announce its end once. */
+function applyJob(job) {
+  const row = rowOf(job.job_id);
+  if (!row) {
+    // a job this page does not show yet (another tab, the API) that belongs on it
+    if (state.offset === 0 && (!state.status || state.status === job.status)) reloadSoon();
+    return;
+  }
+  const wasTerminal = isTerminal(row.dataset.status);
+  fillRow(row, job);
+  if (!wasTerminal && isTerminal(job.status)) {
+    $("#jobs-live").textContent = `Job ${shortId(job.job_id)} ${job.status}.`;
+    if (state.mine.has(job.job_id) && job.status === "completed") {
+      toast(`Job ${shortId(job.job_id)} completed: ${formatInt(job.result)}`, { kind: "ok" });
+    } else if (state.mine.has(job.job_id) && job.status === "failed") {
+      toast(`Job ${shortId(job.job_id)} failed: ${job.detail || "no reason given"}`, { kind: "error" });
     }
-    if (row) fillRow(row, update);
-    if (isTerminal(update.status)) {
-      state.followers.delete(job.job_id);
-      $("#jobs-live").textContent = `Job ${shortId(update.job_id)} ${update.status}.`;
-      if (state.mine.has(update.job_id) && update.status === "completed") {
-        toast(`Job ${shortId(update.job_id)} completed: ${formatInt(update.result)}`, { kind: "ok" });
-      } else if (state.mine.has(update.job_id) && update.status === "failed") {
-        toast(`Job ${shortId(update.job_id)} failed: ${update.detail || "no reason given"}`, { kind: "error" });
-      }
-      refreshStatsSoon();
+    refreshStatsSoon();
+  }
+}
+
+/** Without the stream: read each unfinished row's job every POLL_MS. */
+async function pollRows() {
+  clearTimeout(state.pollTimer);
+  await Promise.all(unfinishedRows().map(async (row) => {
+    try {
+      applyJob(await api(`/jobs/${row.dataset.jobId}`));
+    } catch (error) {
+      handleAuthError(error);
     }
+  }));
+  state.pollTimer = setTimeout(pollRows, POLL_MS);
+}
+
+function startLive() {
+  state.stopStream = followMyJobs({
+    onJob: applyJob,
+    onRemoved: () => reloadSoon(),
+    onResync: () => { if (unfinishedRows().length) reloadSoon(); }, // changes before this connection
+    onDown: () => { state.stopStream = null; pollRows(); },
   });
-  state.followers.set(job.job_id, stop);
+}
+
+function stopLive() {
+  if (state.stopStream) state.stopStream();
+  state.stopStream = null;
+  clearTimeout(state.pollTimer);
 }
 
 async function loadJobs() {
@@ -144,14 +178,12 @@ async function loadJobs() {
       state.offset = Math.max(0, Math.floor((page.total - 1) / PAGE_SIZE) * PAGE_SIZE);
       return loadJobs();
     }
-    stopFollowers();
     state.total = page.total;
     if (!page.items.length) {
       const message = state.status ? `No ${state.status} jobs.` : "No jobs yet. Submit one above and watch it run.";
       body.replaceChildren(el("tr", {}, el("td", { class: "empty", colspan: "10", text: message })));
     } else {
       body.replaceChildren(...page.items.map(jobRow));
-      page.items.forEach(follow);
     }
     renderPager();
   } catch (error) {
@@ -175,10 +207,7 @@ async function cancelJob(jobId, button) {
   button.disabled = true;
   try {
     const job = await api(`/jobs/${jobId}`, { method: "DELETE" });
-    const stop = state.followers.get(jobId);
-    if (stop) stop();
-    state.followers.delete(jobId);
-    const row = document.querySelector(`tr[data-job-id="${jobId}"]`);
+    const row = rowOf(jobId);
     if (row) fillRow(row, job);
     toast(`Job ${shortId(jobId)} cancelled.`, { kind: "ok" });
     refreshStatsSoon();
@@ -354,9 +383,10 @@ async function main() {
   $("#jobs-refresh").addEventListener("click", () => { loadJobs(); loadStats(); });
   $("#page-prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE_SIZE); loadJobs(); });
   $("#page-next").addEventListener("click", () => { state.offset += PAGE_SIZE; loadJobs(); });
-  window.addEventListener("pagehide", stopFollowers);
+  window.addEventListener("pagehide", stopLive);
 
   await Promise.all([loadStats(), loadTokens(), loadJobs()]);
+  startLive();
 }
 
 main();

@@ -3,7 +3,7 @@
 import { api, ApiError, followJob, isTerminal } from "./api.js";
 import { chunksText, formatDuration, formatFullTime, formatInt, percentOf, shortId } from "./format.js";
 import { initLayout, signInProblem } from "./layout.js";
-import { renderTimeline } from "./timeline.js";
+import { applyChunks, renderTimeline } from "./timeline.js";
 import { $, confirmCancelJob, setBadge, toast, updateProgress } from "./ui.js";
 
 const JOB_ID = decodeURIComponent(window.location.pathname.split("/").filter(Boolean).pop() || "");
@@ -12,6 +12,9 @@ let addresses = new Map();
 let chunkTimer = null;
 let lastChunkLoad = 0;
 let lastStatus = null;
+let chunkData = null; // the last /chunks response, with the streamed chunks applied
+let streamed = null; // chunks streamed while a /chunks read is in flight (applied over its answer)
+let drawTimer = null;
 
 function toLogin() {
   window.location.replace(`/login?next=${encodeURIComponent(window.location.pathname)}`);
@@ -48,18 +51,41 @@ function render(job) {
   }
 }
 
+function drawChunks() {
+  renderTimeline($("#timeline"), chunkData, { addresses, table: "open", caption: `Chunks of job ${shortId(JOB_ID)}` });
+}
+
+/** Redraw at most about every 300 ms, however many chunk events arrive. */
+function drawSoon() {
+  if (!drawTimer) drawTimer = setTimeout(() => { drawTimer = null; if (chunkData) drawChunks(); }, 300);
+}
+
+/** Read every chunk (page load, the end of the job, a resync); streamed chunks fill in between. */
 async function loadChunks() {
   lastChunkLoad = Date.now();
+  streamed = new Map();
   try {
     const data = await api(`${base}/chunks`);
-    renderTimeline($("#timeline"), data, { addresses, table: "open", caption: `Chunks of job ${shortId(JOB_ID)}` });
+    chunkData = applyChunks(data, [...streamed.values()]);
+    drawChunks();
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return toLogin();
     $("#timeline").textContent = `Couldn't load the chunks: ${error.message}`;
+  } finally {
+    streamed = null;
   }
 }
 
-/** Reload the chunks at most about once a second while the job runs. */
+/** Newly finished chunks from the stream: only those, never a re-read of all of them. */
+function chunksFinished(chunks) {
+  if (streamed) for (const chunk of chunks) streamed.set(chunk.index, chunk);
+  if (chunkData) {
+    applyChunks(chunkData, chunks);
+    drawSoon();
+  }
+}
+
+/** Re-read all chunks at most about once a second (resyncs, and polling without the stream). */
 function chunksSoon() {
   if (chunkTimer) return;
   const wait = Math.max(0, 900 - (Date.now() - lastChunkLoad));
@@ -118,14 +144,9 @@ async function main() {
     const stop = followJob(base, (update) => {
       if (!update) return;
       render(update);
-      if (isTerminal(update.status)) {
-        clearInterval(ticker);
-        loadChunks();
-      } else chunksSoon();
-    });
-    // Running chunks grow on the time axis even between events.
-    const ticker = setInterval(() => { if (!document.hidden) chunksSoon(); }, 2000);
-    window.addEventListener("pagehide", () => { stop(); clearInterval(ticker); });
+      if (isTerminal(update.status)) loadChunks(); // once: unfinished chunks now show as cancelled
+    }, { onChunks: chunksFinished, onResync: chunksSoon });
+    window.addEventListener("pagehide", stop);
   }
 }
 

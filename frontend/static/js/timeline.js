@@ -52,6 +52,17 @@ export function summarize(layout, total) {
   return text;
 }
 
+/** Put chunks (ChunkOut, as a `chunks` event sends them) into a /chunks response, by index. */
+export function applyChunks(data, chunks) {
+  const list = data.chunks || (data.chunks = []);
+  for (const chunk of chunks) {
+    const at = list[chunk.index]?.index === chunk.index ? chunk.index : list.findIndex((c) => c.index === chunk.index);
+    if (at >= 0) list[at] = chunk;
+    else list.push(chunk);
+  }
+  return data;
+}
+
 function tickLabels(span) {
   return [0, 0.25, 0.5, 0.75, 1].map((f) => ({ f, text: formatDuration(span * f) }));
 }
