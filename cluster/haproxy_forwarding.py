@@ -12,6 +12,7 @@ Serve starts HAProxy with, then ``exec``s the real HAProxy (same pid, so Serve's
 - up to ``MAX_HEADER_FIELDS`` header fields are passed on (HAProxy's default is 101).
 
 The app believes that header only from the ingress (``INGRESS_PROXIES``) and ``TRUSTED_PROXIES``.
+The same wrapper applies ``cluster/haproxy_retries.py`` (replays of what a dead replica left unanswered).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import stat
 import sys
 from ipaddress import ip_network
 from pathlib import Path
+
+from cluster import haproxy_retries
 
 FRONTEND = "frontend http_frontend"
 MARKER = "# client address rules (cluster/haproxy_forwarding.py)"
@@ -82,7 +85,7 @@ def main(argv: list[str]) -> None:
         source = Path(args[i])
         target = source.with_name(source.name + ".forwarding")
         trusted = trusted_sources(os.environ.get("TRUSTED_PROXIES", ""))
-        target.write_text(rewrite(source.read_text(), trusted))
+        target.write_text(haproxy_retries.rewrite(rewrite(source.read_text(), trusted)))
         args[i] = str(target)
     os.execv(binary, [binary, *args])
 
