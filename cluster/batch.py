@@ -21,7 +21,6 @@ import os
 import signal
 import sys
 import time
-import uuid
 
 PENDING_GRACE_SECONDS = 30.0
 TERMINAL_NAMES = {"completed", "failed", "cancelled"}
@@ -79,34 +78,34 @@ def _progress_line(status: str, done: int, total: int) -> str:
     return f"progress: {done}/{total} chunks ({pct:.1f}%) [{status}]"
 
 
-async def run(args) -> int:
+async def run(args, record, max_active: int) -> int:
+    from compute import submission
     from compute.config import get_compute_settings
+    from compute.job_events import job_events
     from compute.records import JobStatus
-    from compute.runner import get_runner, new_record
+    from compute.runner import get_runner
     from compute.store import JobStore, RedisError
 
     settings = get_compute_settings()
-    record = new_record(str(uuid.uuid4()), args.user, args.kind, args.n, args.chunks)
     job_id = record.job_id
     store = JobStore(settings.redis_url, settings.job_ttl_seconds)
-    events = store.job_events(job_id, heartbeat=1.0)
+    events = job_events(store.redis, job_id, heartbeat=1.0)
     runner = None
     # `ray job stop` (and `cluster submit` on Ctrl-C) sends SIGTERM: cancel the job too, like Ctrl-C here.
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
     try:
         await events.__anext__()  # subscribed before the job can move, so no change is missed
-        await store.create_job(record, index_owner=True)
+        started = time.monotonic()
+        try:  # the same acceptance as over HTTP: the active-job limit, the record, the hand-off
+            await submission.accept(store, lambda: asyncio.to_thread(get_runner), record, index_owner=True,
+                                    max_active=max_active)
+        except submission.Refused as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        runner = await asyncio.to_thread(get_runner)
         print(f"job_id: {job_id}", flush=True)
         print(f"submitted: kind={record.kind} n={record.n} chunks={record.total_chunks} owner={record.owner}",
               flush=True)
-        started = time.monotonic()
-        try:
-            runner = await asyncio.to_thread(get_runner)
-            await asyncio.wait_for(runner.submit.remote(job_id), 60)
-        except Exception as exc:
-            await store.finish(record, JobStatus.failed, detail="The compute cluster could not accept the job.")
-            print(f"error: could not hand the job to the runner: {type(exc).__name__}: {exc}", file=sys.stderr)
-            return 1
         current = await store.get_job(job_id)
         if current is None:
             print("error: the job record disappeared from Redis", file=sys.stderr)
@@ -161,23 +160,29 @@ async def run(args) -> int:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.n < 1 or args.chunks < 1:
-        print("error: --n and --chunks must be at least 1", file=sys.stderr)
-        return 2
     if args.redis_url:
         os.environ["REDIS_URL"] = args.redis_url
+    from pydantic import ValidationError
+
+    from compute import submission
     from compute.config import get_compute_settings
-    from compute.kinds import UnknownKind, get_kind, kind_names
+    from serve_app.settings import Settings
 
     get_compute_settings.cache_clear()
+    try:  # the service's own limits (MAX_N, MAX_CHUNKS, MAX_ACTIVE_JOBS_PER_USER), as for HTTP users
+        limits = Settings()
+    except ValidationError as exc:
+        print(f"error: invalid settings: {exc.errors()[0]['msg']}", file=sys.stderr)
+        return 2
     try:
-        get_kind(args.kind)
-    except UnknownKind:
-        print(f"error: unknown kind {args.kind!r}; choose one of: {', '.join(kind_names())}", file=sys.stderr)
+        record = submission.prepare(args.user, args.kind, args.n, args.chunks,
+                                    submission.JobLimits(limits.max_n, limits.max_chunks))
+    except submission.InvalidInput as exc:
+        print(f"error: --{exc.field} {exc.message}", file=sys.stderr)
         return 2
     _connect(args.address)
     try:
-        return asyncio.run(run(args))
+        return asyncio.run(run(args, record, limits.max_active_jobs_per_user))
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("interrupted; the job was cancelled", file=sys.stderr)
         return 130

@@ -3,10 +3,14 @@
 Layout (every key expires after ``JOB_TTL_SECONDS`` unless noted):
 - ``job:{id}``          hash, the job record (numbers as decimal strings, so results stay exact)
 - ``job:{id}:chunks``   hash, chunk index -> JSON ChunkFact, written once per finished chunk
-- ``job-events:{id}``   pub/sub channel, one message per state write (live views follow one job; replicas
-                        pattern-subscribe to all of them to keep their status caches fresh)
+- ``job-events:{id}``   pub/sub channel: every write of a job's record publishes one JSON message
+                        ``{job_id, owner, status, completed_chunks[, chunks: [indices]]}`` (the
+                        replicas' status caches and live streams rely on it: a new write path must
+                        publish too)
 - ``jobs:active``       sorted set of pending/running job ids (no TTL), for the recovery pass
 - ``owner:{o}:jobs``    sorted set of an owner's job ids by creation time
+- ``owner:{o}:active``  set of an owner's pending/running job ids (no TTL): the active-job limit
+- ``owner:{o}:status:{s}`` sorted set of an owner's job ids in status s, by creation time
 - ``owner:{o}:stats``   hash of counters updated at each state change
 - ``idem:{scope}:{key}`` the first response for an idempotency key
 - ``stats:jobs``        hash of service-wide counters; ``stats:chunks-per-second:{t}`` per-second chunk counts
@@ -18,7 +22,7 @@ late chunk report cannot reopen a finished job.
 from __future__ import annotations
 
 import time
-from typing import AsyncIterator, Iterable, Optional
+from typing import Iterable, Optional
 
 import orjson
 import redis.asyncio as aioredis
@@ -32,15 +36,35 @@ ACTIVE_KEY = "jobs:active"
 GLOBAL_STATS_KEY = "stats:jobs"
 CHUNK_RATE_PREFIX = "stats:chunks-per-second:"
 
-# KEYS: job, active set, global stats, owner jobs, owner stats
-# ARGV: job id, created_at, ttl, index owner (0/1), max active (0: no limit), then field/value pairs
-_CREATE = """
-if ARGV[5] ~= '0' then
-  local s = redis.call('HMGET', KEYS[5], 'total_jobs', 'completed', 'failed', 'cancelled')
-  local active = (tonumber(s[1]) or 0) - (tonumber(s[2]) or 0) - (tonumber(s[3]) or 0) - (tonumber(s[4]) or 0)
-  if active >= tonumber(ARGV[5]) then return 0 end
+# Shared Lua helpers. Keys of an owner's indexes are built here from the record's owner, so like
+# the account scripts this assumes a single Redis (not Cluster). Only owners whose jobs are indexed
+# (``owner:{o}:jobs`` lists the job; demo jobs are not) get an active set and status indexes.
+_LUA_LIB = """
+local function owner_key(owner, suffix) return 'owner:' .. owner .. ':' .. suffix end
+local function indexed(owner, id) return redis.call('ZSCORE', owner_key(owner, 'jobs'), id) ~= false end
+local function move_status(owner, id, from, to, created, ttl)
+  redis.call('ZREM', owner_key(owner, 'status:' .. from), id)
+  local key = owner_key(owner, 'status:' .. to)
+  redis.call('ZADD', key, created, id)
+  redis.call('EXPIRE', key, ttl)
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+"""
+
+# Create a pending job, unless its owner already has ``max active`` pending/running jobs.
+# KEYS: 1 job, 2 active set (all owners), 3 global stats, 4 owner jobs, 5 owner stats, 6 owner active
+#       set, 7 events channel
+# ARGV: 1 job id, 2 created_at, 3 ttl, 4 index owner (0/1), 5 max active (0: no limit), 6 owner,
+#       then the record's field/value pairs
+# The owner's active set is the authority for the limit: ids whose record vanished (TTL, eviction)
+# before finishing are dropped from it here, so they can never lock the owner out.
+_CREATE = _LUA_LIB + """
+if ARGV[5] ~= '0' then
+  for _, id in ipairs(redis.call('SMEMBERS', KEYS[6])) do
+    if redis.call('EXISTS', 'job:' .. id) == 0 then redis.call('SREM', KEYS[6], id) end
+  end
+  if redis.call('SCARD', KEYS[6]) >= tonumber(ARGV[5]) then return 0 end
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 7))
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 redis.call('HINCRBY', KEYS[3], 'total_jobs', 1)
@@ -48,39 +72,65 @@ if ARGV[4] == '1' then
   redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
   redis.call('EXPIRE', KEYS[4], ARGV[3])
   redis.call('HINCRBY', KEYS[5], 'total_jobs', 1)
+  redis.call('SADD', KEYS[6], ARGV[1])
+  local pending = owner_key(ARGV[6], 'status:pending')
+  redis.call('ZADD', pending, ARGV[2], ARGV[1])
+  redis.call('EXPIRE', pending, ARGV[3])
 end
+redis.call('PUBLISH', KEYS[7], cjson.encode({job_id=ARGV[1], owner=ARGV[6], status='pending',
+  completed_chunks=0}))
 return 1
 """
 
-_MARK_RUNNING = """
+# KEYS: 1 job, 2 events channel. ARGV: 1 started_at, 2 job id, 3 ttl
+_MARK_RUNNING = _LUA_LIB + """
 if redis.call('HGET', KEYS[1], 'status') ~= 'pending' then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1])
-redis.call('PUBLISH', KEYS[2], cjson.encode({status='running',
-  completed_chunks=tonumber(redis.call('HGET', KEYS[1], 'completed_chunks'))}))
+local owner, created, done = unpack(redis.call('HMGET', KEYS[1], 'owner', 'created_at', 'completed_chunks'))
+if indexed(owner, ARGV[2]) then move_status(owner, ARGV[2], 'pending', 'running', created, ARGV[3]) end
+redis.call('PUBLISH', KEYS[2], cjson.encode({job_id=ARGV[2], owner=owner, status='running',
+  completed_chunks=tonumber(done)}))
 return 1
 """
 
-# ARGV: ttl, then index/fact pairs (a batch of finished chunks)
+# Record a batch of finished chunks (each index once).
+# KEYS: 1 job, 2 chunks hash, 3 events channel, 4 this second's chunk counter
+# ARGV: 1 ttl, 2 job id, then index/fact pairs
 _CHUNKS_DONE = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'running' and status ~= 'pending' then return 0 end
-local added = 0
-for i = 2, #ARGV, 2 do added = added + redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) end
-if added == 0 then return 0 end
+local added = {}
+for i = 3, #ARGV, 2 do
+  if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then added[#added + 1] = tonumber(ARGV[i]) end
+end
+if #added == 0 then return 0 end
 redis.call('EXPIRE', KEYS[2], ARGV[1])
-redis.call('INCRBY', KEYS[4], added)
+redis.call('INCRBY', KEYS[4], #added)
 redis.call('EXPIRE', KEYS[4], 120)
-local done = redis.call('HINCRBY', KEYS[1], 'completed_chunks', added)
-redis.call('PUBLISH', KEYS[3], cjson.encode({status=status, completed_chunks=done}))
+local done = redis.call('HINCRBY', KEYS[1], 'completed_chunks', #added)
+redis.call('PUBLISH', KEYS[3], cjson.encode({job_id=ARGV[2], owner=redis.call('HGET', KEYS[1], 'owner'),
+  status=status, completed_chunks=done, chunks=added}))
 return done
 """
 
-# ARGV: status, result, detail, completed_at, ttl, then index/fact pairs
-_FINISH = """
+# Move a job to a terminal state with its result and last chunk facts, once.
+# KEYS: 1 job, 2 chunks hash, 3 events channel, 4 active set (all owners), 5 owner stats, 6 job id,
+#       7 global stats, 8 owner active set
+# ARGV: 1 status, 2 result, 3 detail, 4 completed_at, 5 ttl, then index/fact pairs
+# Returns -1 when the record is gone (it is then dropped from the active sets), 0 when already final.
+_FINISH = _LUA_LIB + """
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return -1 end
+if not status then
+  redis.call('ZREM', KEYS[4], KEYS[6])
+  redis.call('SREM', KEYS[8], KEYS[6])
+  return -1
+end
 if status == 'completed' or status == 'failed' or status == 'cancelled' then return 0 end
-for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+local added = {}
+for i = 6, #ARGV, 2 do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  added[#added + 1] = tonumber(ARGV[i])
+end
 if #ARGV >= 6 then redis.call('EXPIRE', KEYS[2], ARGV[5]) end
 local done = redis.call('HLEN', KEYS[2])
 local started = redis.call('HGET', KEYS[1], 'started_at')
@@ -91,13 +141,18 @@ end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'result', ARGV[2], 'detail', ARGV[3],
   'completed_at', ARGV[4], 'completed_chunks', done)
 redis.call('ZREM', KEYS[4], KEYS[6])
+redis.call('SREM', KEYS[8], KEYS[6])
+local owner, created = unpack(redis.call('HMGET', KEYS[1], 'owner', 'created_at'))
+if indexed(owner, KEYS[6]) then move_status(owner, KEYS[6], status, ARGV[1], created, ARGV[5]) end
 redis.call('HINCRBY', KEYS[5], ARGV[1], 1)
 redis.call('HINCRBY', KEYS[7], ARGV[1], 1)
 if ARGV[1] == 'completed' then
   redis.call('HINCRBY', KEYS[5], 'duration_ms_sum',
     math.floor((tonumber(ARGV[4]) - tonumber(started)) * 1000 + 0.5))
 end
-redis.call('PUBLISH', KEYS[3], cjson.encode({status=ARGV[1], completed_chunks=done}))
+local message = {job_id=KEYS[6], owner=owner, status=ARGV[1], completed_chunks=done}
+if #added > 0 then message.chunks = added end
+redis.call('PUBLISH', KEYS[3], cjson.encode(message))
 return 1
 """
 
@@ -124,6 +179,14 @@ def _owner_jobs_key(owner: str) -> str:
 
 def _owner_stats_key(owner: str) -> str:
     return f"owner:{owner}:stats"
+
+
+def _owner_active_key(owner: str) -> str:
+    return f"owner:{owner}:active"
+
+
+def _owner_status_key(owner: str, status: JobStatus) -> str:
+    return f"owner:{owner}:status:{status.value}"
 
 
 def _encode(value) -> str:
@@ -168,8 +231,8 @@ class JobStore:
         for name, value in record.model_dump().items():
             fields += [name, _encode(value.value if isinstance(value, JobStatus) else value)]
         keys = [_job_key(record.job_id), ACTIVE_KEY, GLOBAL_STATS_KEY, _owner_jobs_key(record.owner),
-                _owner_stats_key(record.owner)]
-        args = [record.job_id, record.created_at, self.ttl, int(index_owner), max_active, *fields]
+                _owner_stats_key(record.owner), _owner_active_key(record.owner), events_channel(record.job_id)]
+        args = [record.job_id, record.created_at, self.ttl, int(index_owner), max_active, record.owner, *fields]
         return await self._create(keys=keys, args=args) == 1
 
     async def get_job(self, job_id: str) -> Optional[JobRecord]:
@@ -197,7 +260,8 @@ class JobStore:
 
         Returns (whether this call started it, the record, the chunk facts already stored)."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            await self._mark_running(keys=[_job_key(job_id), events_channel(job_id)], args=[time.time()], client=pipe)
+            await self._mark_running(keys=[_job_key(job_id), events_channel(job_id)],
+                                     args=[time.time(), job_id, self.ttl], client=pipe)
             pipe.hgetall(_job_key(job_id))
             pipe.hgetall(_chunks_key(job_id))
             started, record, chunks = await pipe.execute()
@@ -208,7 +272,7 @@ class JobStore:
         """Store finished chunks once each; returns the new completed count, or 0 if nothing changed."""
         keys = [_job_key(job_id), _chunks_key(job_id), events_channel(job_id),
                 f"{CHUNK_RATE_PREFIX}{int(time.time())}"]
-        args: list = [self.ttl]
+        args: list = [self.ttl, job_id]
         for fact in facts:
             args += [fact.index, fact.model_dump_json()]
         return int(await self._chunks_done(keys=keys, args=args))
@@ -231,6 +295,7 @@ class JobStore:
             _owner_stats_key(record.owner),
             record.job_id,
             GLOBAL_STATS_KEY,
+            _owner_active_key(record.owner),
         ]
         args: list = [status.value, _encode(result), _encode(detail), time.time(), self.ttl]
         for fact in facts:
@@ -247,6 +312,25 @@ class JobStore:
             total, ids = await pipe.execute()
         return int(total), list(ids)
 
+    async def owner_job_ids_by_status(self, owner: str, status: JobStatus, offset: int,
+                                      limit: int) -> tuple[int, list[str]]:
+        """A page of an owner's jobs in one status, newest first, from that status's index (O(page))."""
+        key = _owner_status_key(owner, status)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(key)
+            pipe.zrevrange(key, offset, offset + limit - 1)
+            total, ids = await pipe.execute()
+        return int(total), list(ids)
+
+    async def forget_from_status_index(self, owner: str, status: JobStatus, job_ids: Iterable[str]) -> None:
+        """Drop ids whose records are gone (TTL, eviction) from a status index."""
+        job_ids = list(job_ids)
+        if job_ids:
+            await self.redis.zrem(_owner_status_key(owner, status), *job_ids)
+
+    async def owner_active_count(self, owner: str) -> int:
+        return int(await self.redis.scard(_owner_active_key(owner)))
+
     async def owner_stats(self, owner: str) -> dict[str, int]:
         raw = await self.redis.hgetall(_owner_stats_key(owner))
         return {k: int(v) for k, v in raw.items()}
@@ -262,35 +346,6 @@ class JobStore:
         counters = {k: int(v) for k, v in counters.items()}
         chunks = sum(int(v) for v in per_second if v)
         return {"counters": counters, "active": int(active), "chunks_per_second": chunks / window_seconds}
-
-    # -- events -------------------------------------------------------------------------
-
-    async def job_events(self, job_id: str, heartbeat: float = 5.0) -> AsyncIterator[Optional[dict]]:
-        """Yield ``None`` once subscribed, then each change message of a job, and ``None``
-        after every ``heartbeat`` seconds of silence."""
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(events_channel(job_id))
-        try:
-            yield None
-            while True:
-                message = await pubsub.get_message(timeout=heartbeat)
-                yield orjson.loads(message["data"]) if message else None
-        finally:
-            await pubsub.aclose()
-
-    async def changed_job_ids(self, heartbeat: float = 5.0) -> AsyncIterator[Optional[str]]:
-        """Yield ``None`` once subscribed to every job's events channel, then the id of each job
-        whose record changes (every state write publishes), and ``None`` after ``heartbeat``
-        seconds of silence."""
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.psubscribe(events_channel("*"))
-        try:
-            yield None
-            while True:
-                message = await pubsub.get_message(timeout=heartbeat)
-                yield message["channel"].removeprefix(events_channel("")) if message else None
-        finally:
-            await pubsub.aclose()
 
     # -- idempotency --------------------------------------------------------------------
 
@@ -310,7 +365,6 @@ class JobStore:
         indices = list(indices)
         raw = await self.redis.hmget(_chunks_key(job_id), indices) if indices else []
         return {i: ChunkFact.model_validate_json(v) for i, v in zip(indices, raw) if v is not None}
-
 
 
 def rate_limit_storage(redis_url: str):

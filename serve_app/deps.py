@@ -9,13 +9,13 @@ from __future__ import annotations
 import re
 from typing import Annotated, Optional
 
-from fastapi import Depends, Header, HTTPException, Request, Response
+from fastapi import Depends, Header, HTTPException, Request
 
 from serve_app.auth import AuthUser, authenticate
 from serve_app.client_ip import client_ip
 from serve_app.context import AppContext
 from serve_app.errors import FIELD_HINTS_KEY
-from serve_app.submission import JobLimits
+from compute.submission import JobLimits
 
 JOB_ID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -32,16 +32,6 @@ async def get_client_ip(request: Request, ctx: Ctx) -> str:
 
 
 ClientIP = Annotated[str, Depends(get_client_ip)]
-
-
-def rate_limit(name: str, setting: str):
-    """A dependency that counts the request against ``settings.<setting>`` per client IP."""
-
-    async def check(ctx: Ctx, ip: ClientIP, response: Response) -> None:
-        headers = await ctx.limiter.hit(name, getattr(ctx.settings, setting), ip)
-        response.headers.update(headers)
-
-    return Depends(check)
 
 
 def job_limits(max_n_setting: str, max_chunks_setting: str):

@@ -1,54 +1,52 @@
-"""Accepting a job: limits, idempotency, the Redis record, and the hand-off to the runner."""
+"""Accepting a job over HTTP: idempotency, the rate limit, and ``compute.submission`` (the checks,
+the active-job limit, the record and the hand-off, shared with ``cluster.batch``).
+
+A replay of a known Idempotency-Key is answered before the rate limit is counted: a client that
+retries after a timeout gets its original response, not a 429.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
-import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import orjson
-from fastapi import HTTPException
+from fastapi import HTTPException, Response
 
-from compute.kinds import kind_names
-from compute.records import JobStatus
-from compute.runner import new_record
+from compute import submission
+from compute.submission import JobLimits
 from serve_app.context import AppContext
 from serve_app.errors import FieldProblem
 from serve_app.schemas import JobAccepted, JobCreate
 
-log = logging.getLogger(__name__)
-SUBMIT_TIMEOUT_SECONDS = 10
+__all__ = ["JobLimits", "RateLimit", "Submission", "accepted_response", "submit_job"]
 REPLAY_WAIT_SECONDS = 2.0
 REPLAY_WAIT_STEPS = 40
 
 
 @dataclass(frozen=True)
-class JobLimits:
-    max_n: int
-    max_chunks: int
-
-    def hints(self) -> dict[str, str]:
-        return {"n": f"allowed: 1 to {self.max_n:,}", "chunks": f"allowed: 1 to {self.max_chunks:,}"}
+class RateLimit:
+    """The limit a new job counts against: ``name`` and ``limit`` (e.g. ``5/minute``) per ``key``."""
+    name: str
+    limit: str
+    key: str
 
 
 @dataclass(frozen=True)
 class Submission:
     accepted: JobAccepted
     replayed: bool
+    headers: dict = field(default_factory=dict)  # the rate limit's X-RateLimit-* headers
 
 
-def _check(body: JobCreate, limits: JobLimits) -> None:
-    if not 1 <= body.n <= limits.max_n:
-        raise FieldProblem("n", f"must be between 1 and {limits.max_n:,} (got {body.n:,})", "out_of_range")
-    if not 1 <= body.chunks <= limits.max_chunks:
-        raise FieldProblem("chunks", f"must be between 1 and {limits.max_chunks:,} (got {body.chunks:,})",
-                           "out_of_range")
-    if body.kind not in kind_names():
-        raise FieldProblem("kind", f"unknown kind {body.kind!r}; choose one of: {', '.join(kind_names())}",
-                           "unknown_kind")
+def accepted_response(submission: Submission, response: Response) -> JobAccepted:
+    """The route's answer: the accepted job, with the rate-limit and replay headers."""
+    response.headers.update(submission.headers)
+    if submission.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return submission.accepted
 
 
 def _fingerprint(body: JobCreate) -> str:
@@ -61,41 +59,32 @@ async def submit_job(
     *,
     owner: str,
     limits: JobLimits,
+    rate: RateLimit,
     idempotency_scope: str,
     idempotency_key: Optional[str],
     index_owner: bool,
     max_active: int = 0,
 ) -> Submission:
-    _check(body, limits)
-    record = new_record(str(uuid.uuid4()), owner, body.kind, body.n, body.chunks)
+    try:
+        record = submission.prepare(owner, body.kind, body.n, body.chunks, limits)
+    except submission.InvalidInput as exc:
+        raise FieldProblem(exc.field, exc.message, exc.code) from None
     accepted = JobAccepted(job_id=record.job_id, status=record.status)
     if idempotency_key is not None:
         replay = await _claim(ctx, idempotency_scope, idempotency_key, body, accepted)
         if replay is not None:
             return Submission(replay, replayed=True)
     try:
-        created = await ctx.store.create_job(record, index_owner=index_owner, max_active=max_active)
-    except BaseException:
+        headers = await ctx.limiter.hit(rate.name, rate.limit, rate.key)
+        await submission.accept(ctx.store, ctx.runner, record, index_owner=index_owner, max_active=max_active)
+    except BaseException as exc:
         await _release(ctx, idempotency_scope, idempotency_key)
+        if isinstance(exc, submission.TooManyActiveJobs):
+            raise HTTPException(429, str(exc), headers={"Retry-After": "5"}) from None
+        if isinstance(exc, submission.ClusterUnavailable):
+            raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
         raise
-    if not created:
-        await _release(ctx, idempotency_scope, idempotency_key)
-        raise HTTPException(429, f"You already have {max_active} active jobs (the limit); wait for one to "
-                                 "finish or cancel one.", headers={"Retry-After": "5"})
-    try:
-        runner = await ctx.runner()
-        await asyncio.wait_for(runner.submit.remote(record.job_id), SUBMIT_TIMEOUT_SECONDS)
-    except asyncio.TimeoutError:
-        # A busy runner: the call stays queued and the job is durable in Redis (the runner's sweep
-        # would start it anyway), so the job is accepted.
-        log.warning("runner slow to acknowledge job %s; it stays queued", record.job_id)
-    except Exception as exc:  # Ray unreachable: fail the job visibly instead of leaving it pending
-        log.warning("could not hand job %s to the runner: %s", record.job_id, type(exc).__name__)
-        await ctx.store.finish(record, JobStatus.failed, detail="The compute cluster could not accept the job.")
-        await _release(ctx, idempotency_scope, idempotency_key)
-        raise HTTPException(503, "The compute cluster (Ray) is unavailable; the job was not started.",
-                            headers={"Retry-After": "5"}) from None
-    return Submission(accepted, replayed=False)
+    return Submission(accepted, replayed=False, headers=headers)
 
 
 async def _claim(ctx: AppContext, scope: str, key: str, body: JobCreate,

@@ -4,12 +4,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from serve_app.deps import ClientIP, Ctx, IdempotencyKey, JobId, job_limits, rate_limit
+from serve_app.deps import ClientIP, Ctx, IdempotencyKey, JobId, job_limits
 from serve_app.job_streams import EventStream, job_stream
 from serve_app.job_views import chunks_of, job_response, load_owned
 from serve_app.responses import ERRORS, ValidationErrors
 from serve_app.schemas import DemoJobCreate, JobAccepted, JobChunksOut, JobOut
-from serve_app.submission import submit_job
+from serve_app.submission import RateLimit, accepted_response, submit_job
 
 DEMO_OWNER = "demo"
 router = APIRouter(prefix="/jobs/demo", tags=["demo"])
@@ -27,17 +27,14 @@ DemoLimits = job_limits("demo_max_n", "demo_max_chunks")
     "clamped to n. Rate limit RATE_LIMIT_DEMO (5/minute) per client IP. An `Idempotency-Key` header "
     "returns the first response for the same key and body from the same IP for 24 h.",
     responses=ERRORS(409, 413, 422, 429, 503) | ValidationErrors,
-    dependencies=[rate_limit("demo", "rate_limit_demo")],
 )
 async def create_demo_job(body: DemoJobCreate, limits: DemoLimits, response: Response,
                           ctx: Ctx, ip: ClientIP, key: IdempotencyKey = None) -> JobAccepted:
     submission = await submit_job(
-        ctx, body, owner=DEMO_OWNER, limits=limits, idempotency_scope=f"demo:{ip}",
-        idempotency_key=key, index_owner=False,
+        ctx, body, owner=DEMO_OWNER, limits=limits, rate=RateLimit("demo", ctx.settings.rate_limit_demo, ip),
+        idempotency_scope=f"demo:{ip}", idempotency_key=key, index_owner=False,
     )
-    if submission.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return submission.accepted
+    return accepted_response(submission, response)
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="Status of a demo job", responses=ERRORS(404, 503))

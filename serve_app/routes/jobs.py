@@ -6,18 +6,18 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 from compute.records import JobStatus
 from serve_app.deps import (
+    ClientIP,
     Ctx,
     CurrentUser,
     IdempotencyKey,
     JobId,
     job_limits,
-    rate_limit,
 )
 from serve_app.job_streams import EventStream, job_stream, owner_stream
 from serve_app.job_views import chunks_of, job_response, load_owned
 from serve_app.responses import ERRORS, ValidationErrors
 from serve_app.schemas import JobAccepted, JobChunksOut, JobCreate, JobOut, JobPage
-from serve_app.submission import submit_job
+from serve_app.submission import RateLimit, accepted_response, submit_job
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -36,17 +36,15 @@ Limits = job_limits("max_n", "max_chunks")
     "`Idempotency-Key` header returns the first response for the same key and body from the same user "
     "for 24 h.",
     responses=ERRORS(401, 409, 413, 422, 429, 503) | ValidationErrors,
-    dependencies=[rate_limit("jobs", "rate_limit_jobs")],
 )
-async def create_job(body: JobCreate, limits: Limits, user: CurrentUser,
-                     response: Response, ctx: Ctx, key: IdempotencyKey = None) -> JobAccepted:
+async def create_job(body: JobCreate, limits: Limits, user: CurrentUser, response: Response, ctx: Ctx,
+                     ip: ClientIP, key: IdempotencyKey = None) -> JobAccepted:
     submission = await submit_job(
-        ctx, body, owner=user.user_id, limits=limits, idempotency_scope=f"user:{user.user_id}",
-        idempotency_key=key, index_owner=True, max_active=ctx.settings.max_active_jobs_per_user,
+        ctx, body, owner=user.user_id, limits=limits, rate=RateLimit("jobs", ctx.settings.rate_limit_jobs, ip),
+        idempotency_scope=f"user:{user.user_id}", idempotency_key=key, index_owner=True,
+        max_active=ctx.settings.max_active_jobs_per_user,
     )
-    if submission.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return submission.accepted
+    return accepted_response(submission, response)
 
 
 @router.get("", response_model=JobPage, summary="Your jobs, newest first", responses=ERRORS(401, 503))
@@ -60,10 +58,13 @@ async def list_jobs(
     if status is None:
         total, ids = await ctx.store.owner_job_ids(user.user_id, offset, limit)
         records = await ctx.store.get_jobs(ids)
-    else:  # filter over the user's index (bounded by its TTL), never a key scan
-        _, ids = await ctx.store.owner_job_ids(user.user_id, 0, 10_000)
-        matching = [r for r in await ctx.store.get_jobs(ids) if r.status is status]
-        total, records = len(matching), matching[offset:offset + limit]
+    else:  # the status's own index: a page costs O(page)
+        total, ids = await ctx.store.owner_job_ids_by_status(user.user_id, status, offset, limit)
+        found = await ctx.store.get_jobs(ids)
+        missing = set(ids) - {r.job_id for r in found}
+        if missing:  # records that expired before the index did
+            await ctx.store.forget_from_status_index(user.user_id, status, missing)
+        records = [r for r in found if r.status is status]  # not one that moved on since the page was read
     return JobPage(items=[JobOut.from_record(r) for r in records], total=total, limit=limit, offset=offset)
 
 

@@ -89,7 +89,9 @@ def test_cluster_submit_wrapper(stack, stack_user):
 
 
 def test_batch_rejects_bad_arguments_before_connecting():
-    for args, message in ((["--n", "5", "--kind", "nope"], "unknown kind 'nope'"), (["--n", "0"], "at least 1")):
+    for args, message in ((["--n", "5", "--kind", "nope"], "unknown kind 'nope'"),
+                          (["--n", "0"], "--n must be between 1 and 1,000,000,000 (got 0)"),
+                          (["--n", "10", "--chunks", "1001"], "--chunks must be between 1 and 1,000")):
         proc = subprocess.run([sys.executable, "-m", "cluster.batch", *args], cwd=REPO, capture_output=True,
                               text=True, timeout=60)
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
@@ -106,6 +108,43 @@ def test_batch_run_directly_against_the_cluster(stack):
     out = parse_batch_output(proc.stdout)
     assert (out["status"], out["result"]) == ("completed", "9592")  # pi(10^5)
     assert "owner=batch" in proc.stdout  # no --user: the default owner
+
+
+def test_batch_jobs_count_against_the_users_active_job_limit(stack, stack_user):
+    """cluster.batch accepts jobs through the same code as HTTP: a user at the limit is refused."""
+    state = stack.state()
+    env = {**user_env(stack), "REDIS_URL": state["redis_url"], "RAY_TMPDIR": state["ray_logs"].split("/ray/")[0],
+           "MAX_ACTIVE_JOBS_PER_USER": "1"}
+    with httpx.Client(base_url=stack.url, headers=stack_user["headers"], timeout=30) as client:
+        running = client.post("/jobs", json={"n": 60_000, "chunks": 1, "kind": "sleepy_sum"})
+        assert running.status_code == 202, running.text
+        try:
+            proc = subprocess.run([sys.executable, "-m", "cluster.batch", "--n", "1000", "--user",
+                                   stack_user["user_id"]], cwd=REPO, env=env, capture_output=True, text=True,
+                                  timeout=120)
+        finally:
+            client.delete(f"/jobs/{running.json()['job_id']}")
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "You already have 1 active jobs" in proc.stderr
+        assert "job_id:" not in proc.stdout
+        assert [j["job_id"] for j in client.get("/jobs").json()["items"]][:1] == [running.json()["job_id"]]
+
+
+def test_make_run_keys_rate_limits_on_the_real_client_address(stack):
+    """Through make run's own HAProxy: a client naming a new X-Forwarded-For in every request is still
+    one client; another address has its own bucket (defaults: no TRUSTED_PROXIES, 5 demo jobs/minute)."""
+    from tests.support.clients import client_from
+
+    demo = {"n": 10, "chunks": 1}
+    with client_from(stack.url, "127.0.0.2") as attacker, client_from(stack.url, "127.0.0.3") as other:
+        statuses = [attacker.post("/jobs/demo", json=demo, headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
+                    for i in range(8)]
+        assert statuses == [202] * 5 + [429] * 3
+        assert other.post("/jobs/demo", json=demo, headers={"X-Forwarded-For": "203.0.113.0"}).status_code == 202
+    with client_from(stack.url, "127.0.0.1") as local:  # a local client is no proxy either
+        statuses = [local.post("/jobs/demo", json=demo, headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code
+                    for i in range(6)]
+        assert statuses == [202] * 5 + [429]
 
 
 def test_ray_dashboard_is_local_and_refuses_unauthenticated_jobs(stack):

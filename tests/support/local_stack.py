@@ -27,7 +27,6 @@ class LocalStackProcess:
             "DATA_DIR": str(data_dir),
             "EXTRA_JOB_KIND_MODULES": "tests.support.kinds",
             "PYTHONPATH": str(REPO),
-            "TRUSTED_PROXIES": "127.0.0.1",
             "RAY_NAMESPACE": "ray-jobs-stack",
             **env,
         }
