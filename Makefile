@@ -29,11 +29,12 @@ down:
 status:
 	$(PY) -m cluster status
 
-# redis-server and Debian's Chromium (for the browser tests), installed with apt when missing.
+# redis-server, Debian's Chromium (browser tests) and strace (the fsync-count test), installed with apt when missing.
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v strace >/dev/null || missing="$$missing strace"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
