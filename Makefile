@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_GET := env DEBIAN_FRONTEND=noninteractive apt-get -y -q
 
-.PHONY: run test bench down status system-deps test-deps clean
+.PHONY: run test test-fast bench down status system-deps test-deps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV) || { $(APT_GET) install python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -42,6 +42,11 @@ system-deps:
 	fi
 
 test-deps: $(VENV)/.installed-test system-deps
+
+# The edit loop: real Redis, no Ray, no browser (tests that need neither), in seconds.
+test-fast: $(VENV)/.installed-test
+	@command -v redis-server >/dev/null || $(MAKE) system-deps
+	$(PY) -m pytest --fast -q $(PYTEST_ARGS)
 
 test: test-deps
 	rm -f .coverage .coverage.*

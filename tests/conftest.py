@@ -82,9 +82,30 @@ def user(api):
     return {"email": email, "password": password, "headers": {"Authorization": f"Bearer {token}"}}
 
 
+# Folders whose tests start Ray clusters, whole stacks or a browser: never part of the fast tier.
+SLOW_FOLDERS = ("audit", "cluster", "e2e", "fault")
+FAST_IN_SLOW_FOLDERS = ("test_haproxy_forwarding.py", "test_haproxy_retries.py")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--fast", action="store_true",
+                     help="only tests that need no Ray (real Redis, plain Python): make test-fast")
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "last: run after every other test (audits of the whole session)")
 
 
+def needs_ray(item) -> bool:
+    path = item.path.relative_to(item.config.rootpath / "tests")
+    if path.parts[0] in SLOW_FOLDERS and path.name not in FAST_IN_SLOW_FOLDERS:
+        return True
+    return "ray_session" in item.fixturenames
+
+
 def pytest_collection_modifyitems(config, items):
+    if config.getoption("--fast"):
+        slow = [item for item in items if needs_ray(item)]
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not needs_ray(item)]
     items.sort(key=lambda item: item.get_closest_marker("last") is not None)
