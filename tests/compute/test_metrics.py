@@ -118,6 +118,24 @@ def test_metric_functions_are_no_ops_outside_ray(monkeypatch):
     assert metrics._get() is None
 
 
+def settled_scrape(interval: float, timeout: float = 60) -> list[tuple[str, dict, float]]:
+    """A scrape once two, a full report interval apart, agree: every value counted before the
+    first has been pushed by then (each process pushes its values every interval)."""
+    def key(samples):
+        return sorted((name, sorted(tags.items()), value) for name, tags, value in samples)
+
+    deadline = time.monotonic() + timeout
+    last = scrape()
+    while True:
+        time.sleep(interval + 0.25)  # the poll interval: one report interval between the two scrapes
+        samples = scrape()
+        if key(samples) == key(last):
+            return samples
+        if time.monotonic() > deadline:
+            raise AssertionError(f"metrics still changing after {timeout} s")
+        last = samples
+
+
 def runner_records_metrics() -> bool:
     import compute.runner
 
@@ -137,8 +155,7 @@ def test_a_job_run_by_the_runner_is_counted(ray_session, api, user):
     while ray.get(runner.active_jobs.remote()):  # a quiet runner: its counters stop moving ...
         assert time.monotonic() < deadline, "the runner never became idle"
         time.sleep(0.2)
-    time.sleep(2 * interval + 0.5)  # ... and what it counted so far has been exported
-    before = scrape()
+    before = settled_scrape(interval)  # ... and what it counted so far has been exported
 
     def delta(samples, name, **labels):
         return total(samples, name, **labels) - total(before, name, **labels)

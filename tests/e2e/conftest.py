@@ -105,13 +105,19 @@ def submit_job(context: BrowserContext, n: int, chunks: int, kind: str = "range_
     return response.json()["job_id"]
 
 
-def wait_job(context: BrowserContext, job_id: str, timeout: float = 60) -> dict:
+def wait_job(context: BrowserContext, job_id: str, timeout: float = 60,
+             until: tuple[str, ...] = ("completed", "failed", "cancelled")) -> dict:
+    """The job once its status is one of `until` (by default: finished); fails with its last state."""
     deadline = time.monotonic() + timeout
     while True:
-        job = context.request.get(f"/jobs/{job_id}").json()
-        if job["status"] in ("completed", "failed", "cancelled") or time.monotonic() > deadline:
+        response = context.request.get(f"/jobs/{job_id}")
+        assert response.status == 200, f"GET /jobs/{job_id}: {response.status} {response.text()}"
+        job = response.json()
+        if job["status"] in until:
             return job
-        time.sleep(0.2)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} not {' or '.join(until)} after {timeout} s: {job}")
+        time.sleep(0.1)
 
 
 @pytest.fixture(scope="session")
@@ -123,7 +129,7 @@ def seeded(browser, server):
     primes = submit_job(context, 100_000, 4, "prime_count")
     failed = submit_job(context, 400, 4, "explode")
     cancelled = submit_job(context, 60_000, 2, "sleepy_sum")
-    time.sleep(0.5)
+    wait_job(context, cancelled, until=("running",))  # cancelled while it runs, not before it starts
     response = context.request.delete(f"/jobs/{cancelled}", headers={"X-CSRF-Token": csrf_token(context)})
     assert response.status == 200, response.text()
     for job_id in (big, primes, failed):

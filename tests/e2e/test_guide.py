@@ -67,7 +67,8 @@ def test_demo_examples_run_as_written(page):
     assert accepted["status"] == "pending"
     shell.variables["JOB_ID"] = accepted["job_id"]
     deadline = time.monotonic() + 30
-    while (job := shell.json("demo-status"))["status"] not in ("completed", "failed") and time.monotonic() < deadline:
+    while (job := shell.json("demo-status"))["status"] not in ("completed", "failed", "cancelled"):
+        assert time.monotonic() < deadline, f"the demo job did not finish in 30 s: {job}"
         time.sleep(0.2)
     assert job["status"] == "completed" and job["result"] == 500500
     chunks = shell.json("demo-chunks")

@@ -1,15 +1,8 @@
 """Redis goes away and comes back (AOF on): 503s meanwhile, nothing lost, recovery by itself."""
 
-import time
+import redis
 
-from tests.support.jobs import wait_for_job
-
-
-def wait_until(predicate, timeout=30, interval=0.2):
-    deadline = time.time() + timeout
-    while not predicate():
-        assert time.time() < deadline
-        time.sleep(interval)
+from tests.support.jobs import chunk_worker_pids, wait_for_job, wait_until
 
 
 def test_redis_restart_keeps_records_and_service_recovers(api, user, redis_server):
@@ -18,7 +11,9 @@ def test_redis_restart_keeps_records_and_service_recovers(api, user, redis_serve
     running = api.post("/jobs", json={"n": 4000, "chunks": 2, "kind": "sleepy_sum"},
                        headers=user["headers"]).json()["job_id"]
     token = api.post("/me/tokens", json={"name": "survives"}, headers=user["headers"]).json()["token"]
-    time.sleep(1.5)  # AOF is fsynced every second
+    # every acknowledged write is already on disk: Redis fsyncs the AOF before it answers
+    assert redis.Redis.from_url(redis_server.url).config_get("appendfsync") == {"appendfsync": "always"}
+    wait_until(lambda: len(chunk_worker_pids(running)) == 2, "both chunks of the running job running")
 
     redis_server.stop()
     try:
@@ -30,14 +25,16 @@ def test_redis_restart_keeps_records_and_service_recovers(api, user, redis_serve
             response = api.request(method, path, json=body, headers=user["headers"])
             assert response.status_code == 503, (method, path, response.text)
             assert "unavailable" in response.json()["detail"]
-        time.sleep(3)  # the running job finishes its chunks while Redis is away
+        wait_until(lambda: not chunk_worker_pids(running), "the running job's chunks finished while Redis "
+                   "is away", timeout=30)
     finally:
         redis_server.start()
 
-    wait_until(lambda: api.get("/monitoring/health").status_code == 200)
+    wait_until(lambda: api.get("/monitoring/health").status_code == 200, "healthy again", interval=0.2)
     assert api.get(f"/jobs/{done}", headers=user["headers"]).json()["result"] == 1000 * 1001 // 2
     assert api.get("/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     job = wait_for_job(api, f"/jobs/{running}", headers=user["headers"], timeout=60)
     assert job["status"] == "completed" and job["result"] == 4000 * 4001 // 2
-    fresh = api.post("/jobs/demo", json={"n": 10, "chunks": 1}).json()["job_id"]
-    assert wait_for_job(api, f"/jobs/demo/{fresh}")["result"] == 55
+    fresh = api.post("/jobs/demo", json={"n": 10, "chunks": 1})
+    assert fresh.status_code == 202, fresh.text
+    assert wait_for_job(api, f"/jobs/demo/{fresh.json()['job_id']}")["result"] == 55

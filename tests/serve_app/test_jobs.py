@@ -5,7 +5,7 @@ import uuid
 
 import httpx
 
-from tests.support.jobs import wait_for_job
+from tests.support.jobs import chunk_worker_pids, wait_for_job, wait_until
 
 
 def submit(api, user, **body):
@@ -106,11 +106,9 @@ def test_cancel_a_running_job_frees_its_workers(api, user, ray_session):
 
     idle_cpus = ray.available_resources().get("CPU", 0)
     job_id = submit(api, user, kind="sleepy_sum", n=60_000, chunks=2)
-    deadline = time.time() + 30
-    while api.get(f"/jobs/{job_id}", headers=user["headers"]).json()["status"] != "running":
-        assert time.time() < deadline
-        time.sleep(0.05)
-    time.sleep(0.5)
+    wait_until(lambda: api.get(f"/jobs/{job_id}", headers=user["headers"]).json()["status"] == "running",
+               "the job running")
+    wait_until(lambda: len(chunk_worker_pids(job_id)) == 2, "both chunks running")  # each holds a CPU
     response = api.delete(f"/jobs/{job_id}", headers=user["headers"])
     assert response.status_code == 200
     job = response.json()
