@@ -26,7 +26,10 @@ from typing import Iterable, Optional
 
 import orjson
 import redis.asyncio as aioredis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.asyncio.retry import Retry
 
 from compute.records import ChunkFact, JobRecord, JobStatus
 
@@ -189,6 +192,18 @@ def _owner_status_key(owner: str, status: JobStatus) -> str:
     return f"owner:{owner}:status:{status.value}"
 
 
+def connection_options() -> dict:
+    """Timeouts and retries of every Redis client of the service (jobs, accounts, rate limits).
+
+    After a Redis restart every pooled connection is stale and fails on first use: a command that
+    hit a connection error is retried on a fresh connection (twice, 50-500 ms apart) instead of
+    answering 503 while Redis is back. A timeout is not retried.
+    """
+    return {"socket_connect_timeout": 2, "socket_timeout": 5, "retry_on_timeout": False,
+            "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+            "retry_on_error": [RedisConnectionError]}
+
+
 def _encode(value) -> str:
     return "" if value is None else str(value)
 
@@ -202,14 +217,8 @@ def _decode_record(raw: dict) -> Optional[JobRecord]:
 
 class JobStore:
     def __init__(self, redis_url: str, ttl_seconds: int = 24 * 3600):
-        self.redis = aioredis.from_url(
-            redis_url,
-            decode_responses=True,
-            socket_connect_timeout=2,
-            socket_timeout=5,
-            health_check_interval=15,
-            retry_on_timeout=False,
-        )
+        self.redis = aioredis.from_url(redis_url, decode_responses=True, health_check_interval=15,
+                                       **connection_options())
         self.ttl = ttl_seconds
         self._create = self.redis.register_script(_CREATE)
         self._mark_running = self.redis.register_script(_MARK_RUNNING)
@@ -371,6 +380,4 @@ def rate_limit_storage(redis_url: str):
     """Shared, async rate-limit counters in the same Redis (used by the HTTP edge's limiter)."""
     from limits.aio.storage import RedisStorage
 
-    return RedisStorage(
-        "async+" + redis_url, implementation="redispy", socket_connect_timeout=2, socket_timeout=5
-    )
+    return RedisStorage("async+" + redis_url, implementation="redispy", **connection_options())

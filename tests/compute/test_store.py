@@ -140,3 +140,33 @@ def test_every_write_publishes_its_change(redis_url):
         ]
 
     run(redis_url, scenario)
+
+
+def test_clients_reconnect_at_once_after_a_redis_restart(tmp_path):
+    """Every pooled connection is stale after a restart: the first command on each must still
+    succeed (retried on a fresh connection), for jobs and for the rate limiter alike."""
+    from limits import parse
+    from limits.aio.strategies import MovingWindowRateLimiter
+
+    from cluster.redis_process import RedisProcess
+    from compute.store import rate_limit_storage
+
+    server = RedisProcess(tmp_path).start()
+
+    async def scenario():
+        store = JobStore(server.url)
+        limiter = MovingWindowRateLimiter(rate_limit_storage(server.url))
+        item = parse("100/minute")
+        try:
+            assert await store.ping() and await limiter.hit(item, "t", "k")
+            server.stop()
+            server.start()
+            assert await store.ping()
+            assert await limiter.hit(item, "t", "k")
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        server.stop()
