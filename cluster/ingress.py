@@ -43,7 +43,8 @@ def configure_ingress(mode: str, work_dir: Path, host: str = "127.0.0.1") -> Non
         # buffer HAProxy refuses the request with its own 400 page (HAProxy 2.8 takes no error file
         # for requests it cannot parse)
         os.environ.setdefault("RAY_SERVE_HAPROXY_TUNE_BUFSIZE", str(max(32768, 2 * _max_header_bytes())))
-        os.environ.setdefault("INGRESS_PROXIES", ingress_sources(host))
+        if not os.environ.get("INGRESS_PROXIES"):  # empty (as in .env.example) means "HAProxy's"
+            os.environ["INGRESS_PROXIES"] = ingress_sources(host)
     else:
         os.environ.setdefault("INGRESS_PROXIES", "")  # Serve's proxy hands the app the real TCP peer
 

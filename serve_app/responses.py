@@ -18,3 +18,7 @@ def ERRORS(*codes: int) -> dict:
 
 
 ValidationErrors = {422: {"model": ValidationErrorOut, "description": _DESCRIPTIONS[422]}}
+
+
+# A live stream: its events are documented in each route's description.
+SSE = {200: {"description": "A Server-Sent Events stream.", "content": {"text/event-stream": {}}}}

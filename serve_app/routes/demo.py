@@ -5,9 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from serve_app.deps import ClientIP, Ctx, IdempotencyKey, JobId, job_limits
-from serve_app.job_streams import EventStream, job_stream
+from serve_app.job_streams import job_stream
 from serve_app.job_views import chunks_of, job_response, load_owned
-from serve_app.responses import ERRORS, ValidationErrors
+from serve_app.responses import ERRORS, SSE, ValidationErrors
 from serve_app.schemas import DemoJobCreate, JobAccepted, JobChunksOut, JobOut
 from serve_app.submission import RateLimit, accepted_response, submit_job
 
@@ -51,8 +51,7 @@ async def get_demo_job_chunks(job_id: JobId, ctx: Ctx) -> JobChunksOut:
 @router.get("/{job_id}/events", summary="Live progress of a demo job (Server-Sent Events)",
             description="As `GET /jobs/{job_id}/events`: `progress` events, then `done`; with "
             "`chunks=true` also `chunks` (only newly finished chunks) and `resync`.",
-            responses=ERRORS(404, 503) | {200: {"description": "A Server-Sent Events stream."}},
-            response_class=EventStream)
+            responses=ERRORS(404, 503) | SSE | ValidationErrors)
 async def demo_job_events(job_id: JobId, ctx: Ctx, with_chunks: Annotated[bool, Query(
         alias="chunks", description="Also send `chunks` events with newly finished chunks' facts.")] = False):
     return job_stream(ctx, await load_owned(ctx, job_id, DEMO_OWNER), with_chunks=with_chunks)

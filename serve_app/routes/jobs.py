@@ -13,9 +13,9 @@ from serve_app.deps import (
     JobId,
     job_limits,
 )
-from serve_app.job_streams import EventStream, job_stream, owner_stream
+from serve_app.job_streams import job_stream, owner_stream
 from serve_app.job_views import chunks_of, job_response, load_owned
-from serve_app.responses import ERRORS, ValidationErrors
+from serve_app.responses import ERRORS, SSE, ValidationErrors
 from serve_app.schemas import JobAccepted, JobChunksOut, JobCreate, JobOut, JobPage
 from serve_app.submission import RateLimit, accepted_response, submit_job
 
@@ -68,7 +68,6 @@ async def list_jobs(
     return JobPage(items=[JobOut.from_record(r) for r in records], total=total, limit=limit, offset=offset)
 
 
-SSE = {200: {"description": "A Server-Sent Events stream."}}
 WithChunks = Annotated[bool, Query(alias="chunks", description="Also send `chunks` events with newly finished chunks' facts.")]
 
 
@@ -82,7 +81,6 @@ WithChunks = Annotated[bool, Query(alias="chunks", description="Also send `chunk
     "`resync` when updates may have been missed (re-read what you show). A `retry:` line and "
     "keep-alive comments every 5 s. The stream stays open.",
     responses=ERRORS(401, 503) | SSE,
-    response_class=EventStream,
 )
 async def all_job_events(user: CurrentUser, ctx: Ctx):
     return owner_stream(ctx, user.user_id)
@@ -104,7 +102,7 @@ async def get_job_chunks(job_id: JobId, user: CurrentUser, ctx: Ctx) -> JobChunk
             "then `done` with the final record, and the stream ends; `error` if the record is gone. With "
             "`chunks=true`, also `chunks` `{job_id, chunks: [ChunkOut]}` with only the chunks finished "
             "since the last such event, and `resync` when some may have been missed (re-read `/chunks`).",
-            responses=ERRORS(401, 404, 503) | SSE, response_class=EventStream)
+            responses=ERRORS(401, 404, 503) | SSE | ValidationErrors)
 async def job_events(job_id: JobId, user: CurrentUser, ctx: Ctx, with_chunks: WithChunks = False):
     return job_stream(ctx, await load_owned(ctx, job_id, user.user_id), with_chunks=with_chunks)
 

@@ -53,3 +53,19 @@ def test_the_wrapper_runs_haproxy_on_the_rewritten_config(tmp_path):
     seen = (tmp_path / "seen").read_text()
     assert "acl from_trusted_proxy src 192.0.2.7/32" in seen
     assert config.read_text() == CONFIG  # Serve's own file is left as Serve wrote it
+
+
+def test_an_inherited_wrapper_is_not_wrapped_again(tmp_path, monkeypatch):
+    """A stack started from a shell that already has the variable (another stack's) wraps the real
+    binary, not the other wrapper (which would apply the rules twice)."""
+    from cluster.haproxy_forwarding import wrapped_binary
+
+    fake = tmp_path / "real-haproxy"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("RAY_SERVE_HAPROXY_BINARY_PATH", str(fake))
+    first = install(tmp_path / "one")
+    monkeypatch.setenv("RAY_SERVE_HAPROXY_BINARY_PATH", first)
+    second = install(tmp_path / "two")
+    assert wrapped_binary(tmp_path / "two" / "haproxy") == wrapped_binary(tmp_path / "one" / "haproxy") == str(fake)
+    assert second != first and wrapped_binary(fake) is None

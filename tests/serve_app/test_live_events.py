@@ -18,6 +18,7 @@ from compute.job_events import JobEvent, parse_event
 from compute.store import JobStore
 from serve_app.live_events import RESYNC, EventHub
 from serve_app.status_cache import StatusCache
+from tests.support.clients import run_async
 from tests.support.jobs import wait_for_job
 from tests.support.sse import EventReader, read_until
 
@@ -181,7 +182,7 @@ def test_a_slow_reader_loses_events_for_a_resync_not_memory():
             assert await slow.next_batch(0.05) == []
         assert hub.subscriber_count() == 0
 
-    asyncio.run(scenario())
+    run_async(scenario)
 
 
 def test_hub_feeds_the_status_cache_and_subscribers_from_one_pattern_subscription(redis_url, redis_client):
@@ -220,5 +221,5 @@ def test_hub_feeds_the_status_cache_and_subscribers_from_one_pattern_subscriptio
             runner.cancel()
             await store.close()
 
-    asyncio.run(scenario())
+    run_async(scenario)
     assert parse_event("job-events:x", '{"chunks": {}}').chunks == ()  # cjson's empty table

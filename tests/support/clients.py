@@ -21,3 +21,13 @@ def client_from(base_url: str, ip: str | None = None, **kwargs) -> httpx.Client:
     kwargs.setdefault("timeout", 30)
     return httpx.Client(base_url=base_url, transport=httpx.HTTPTransport(local_address=ip or fresh_ip()),
                         **kwargs)
+
+
+def run_async(make_coroutine):
+    """``asyncio.run(make_coroutine())`` on a thread of its own: Playwright's sync API leaves an event
+    loop marked running in the main thread once the browser tests have run."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make_coroutine())).result()

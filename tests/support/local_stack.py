@@ -16,6 +16,12 @@ from cluster.redis_process import free_port
 from tests.support.stack import REPO
 
 
+# What cluster/ingress.py puts into the test session's environment: a stack starts its own.
+INGRESS_ENV = ("FORWARDED_ALLOW_IPS", "INGRESS_PROXIES", "RAY_SERVE_THROUGHPUT_OPTIMIZED", "RAY_SERVE_ENABLE_HA_PROXY",
+               "RAY_SERVE_HAPROXY_STATS_PORT", "RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_BINARY_PATH",
+               "RAY_SERVE_HAPROXY_TUNE_BUFSIZE", "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S")
+
+
 class LocalStackProcess:
     def __init__(self, data_dir: Path, **env: str):
         self.port = free_port()
@@ -31,6 +37,9 @@ class LocalStackProcess:
             **env,
         }
         self.env.pop("RAY_ADDRESS", None)
+        for name in INGRESS_ENV:  # the test session's own ingress (its HAProxy's ports and wrapper)
+            if name not in env:
+                self.env.pop(name, None)
         self.log_path = Path(data_dir) / "stack.log"
         self.process: subprocess.Popen | None = None
 
