@@ -56,7 +56,7 @@ def _connect(address: str | None) -> None:
 
     settings = get_compute_settings()
     address = address or os.environ.get("RAY_ADDRESS") or "auto"
-    # These only matter if this driver is the one that creates the runner/tracker actors (no API running
+    # These only matter if this driver is the one that creates the runner actor (no API running
     # yet): they then see the same Redis and settings as we do. A Redis URL with a password is left out:
     # Ray writes runtime envs in plain text to its logs and job info; the cluster's own env must have it.
     env_vars = {"RAY_NAMESPACE": settings.ray_namespace}
@@ -166,23 +166,22 @@ def main(argv=None) -> int:
 
     from compute import submission
     from compute.config import get_compute_settings
-    from serve_app.settings import Settings
 
     get_compute_settings.cache_clear()
     try:  # the service's own limits (MAX_N, MAX_CHUNKS, MAX_ACTIVE_JOBS_PER_USER), as for HTTP users
-        limits = Settings()
+        limits = get_compute_settings()
     except ValidationError as exc:
         print(f"error: invalid settings: {exc.errors()[0]['msg']}", file=sys.stderr)
         return 2
     try:
         record = submission.prepare(args.user, args.kind, args.n, args.chunks,
-                                    submission.JobLimits(limits.max_n, limits.max_chunks))
+                                    limits.job_limits)
     except submission.InvalidInput as exc:
         print(f"error: --{exc.field} {exc.message}", file=sys.stderr)
         return 2
     _connect(args.address)
     try:
-        return asyncio.run(run(args, record, limits.max_active_jobs_per_user))
+        return asyncio.run(run(args, record, limits.job_limits.max_active))
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("interrupted; the job was cancelled", file=sys.stderr)
         return 130

@@ -1,13 +1,33 @@
-"""Settings the compute side reads from the environment (shared by the API, actors and workers)."""
+"""The service's settings, read from the environment (every variable is listed in the README).
 
+One settings model: ``ComputeSettings`` is the section every process needs (API replicas, the
+runner actor, chunk workers, ``cluster.batch``); the HTTP edge's ``serve_app.settings.Settings``
+extends it with what only the edge reads. Each variable is declared once, here or there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
 from functools import lru_cache
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+@dataclass(frozen=True)
+class JobLimits:
+    """How big one job may be, and how many a user may have running (0: no limit)."""
+
+    max_n: int
+    max_chunks: int
+    max_active: int = 0
+
+    def hints(self) -> dict[str, str]:
+        return {"n": f"allowed: 1 to {self.max_n:,}", "chunks": f"allowed: 1 to {self.max_chunks:,}"}
+
+
 class ComputeSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore")
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     redis_url: str = Field("redis://127.0.0.1:6379/0", alias="REDIS_URL")
     job_ttl_seconds: int = Field(24 * 3600, alias="JOB_TTL_SECONDS", ge=60)
@@ -17,6 +37,22 @@ class ComputeSettings(BaseSettings):
     ray_namespace: str = Field("ray-jobs", alias="RAY_NAMESPACE")
     # Extra job-kind plug-in modules (comma-separated import paths) loaded besides compute.kinds.*
     extra_job_kind_modules: str = Field("", alias="EXTRA_JOB_KIND_MODULES")
+
+    # Job limits: enforced by compute.submission for every way in (HTTP, demo, cluster.batch); the API
+    # schema, its docs and the web UI (GET /kinds) all read them from here.
+    demo_max_n: int = Field(10_000, alias="DEMO_MAX_N", ge=1)
+    demo_max_chunks: int = Field(8, alias="DEMO_MAX_CHUNKS", ge=1)
+    max_n: int = Field(1_000_000_000, alias="MAX_N", ge=1)
+    max_chunks: int = Field(1_000, alias="MAX_CHUNKS", ge=1)
+    max_active_jobs_per_user: int = Field(4, alias="MAX_ACTIVE_JOBS_PER_USER", ge=1)
+
+    @property
+    def job_limits(self) -> JobLimits:
+        return JobLimits(self.max_n, self.max_chunks, self.max_active_jobs_per_user)
+
+    @property
+    def demo_limits(self) -> JobLimits:
+        return JobLimits(self.demo_max_n, self.demo_max_chunks)
 
 
 @lru_cache

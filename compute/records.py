@@ -21,7 +21,6 @@ class JobStatus(str, Enum):
 
 
 TERMINAL = {JobStatus.completed, JobStatus.failed, JobStatus.cancelled}
-ACTIVE = {JobStatus.pending, JobStatus.running}
 
 
 class ChunkFact(BaseModel):
@@ -36,7 +35,6 @@ class ChunkFact(BaseModel):
     worker_pid: Optional[int] = None
     started_at: Optional[float] = None
     ended_at: Optional[float] = None
-    attempt: int = 1
 
 
 class JobRecord(BaseModel):

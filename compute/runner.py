@@ -1,8 +1,10 @@
-"""The job runner: fans a job out into one Ray task per chunk, then combines and records it.
+"""The job runner: fans a job out into one Ray task per chunk, records progress, combines the result.
 
-It runs as one detached async actor, so jobs keep running when an HTTP replica restarts, and
-on (re)start it resumes every job Redis still lists as pending or running, reusing chunks
-that had already finished.
+It runs as one detached async actor, so jobs keep running when an HTTP replica restarts, and on
+(re)start it resumes every job Redis still lists as pending or running, reusing chunks that had
+already finished. It writes every state change of a job itself (start, progress batches, the final
+state); progress writes are async and at most one per job is in flight, so they never hold up
+collection (a separate tracker actor measured no faster and cost a process: bench/README.md).
 """
 
 from __future__ import annotations
@@ -12,32 +14,21 @@ import logging
 import time
 
 import ray
-from ray.exceptions import RayError, RayTaskError
+from ray.exceptions import RayError
 
 from compute import metrics
+from compute.collect import JobFailed, collect_chunks
 from compute.config import get_compute_settings
 from compute.kinds import ChunkSpec, UnknownKind, get_kind
-from compute.progress import PROGRESS_INTERVAL_SECONDS, get_tracker
 from compute.records import ChunkFact, JobRecord, JobStatus
+from compute.retrying import until_redis_answers
 from compute.store import JobStore, RedisError
 from compute.tasks import run_chunk, warm_up
 
 RUNNER_NAME = "job-runner"
 SWEEP_SECONDS = 15.0
-REDIS_RETRY_FIRST_DELAY = 0.2
-REDIS_RETRY_MAX_DELAY = 5.0
+PROGRESS_INTERVAL_SECONDS = 0.05
 log = logging.getLogger(__name__)
-
-
-class JobFailed(Exception):
-    pass
-
-
-def describe_chunk_error(spec: ChunkSpec, exc: BaseException) -> str:
-    cause = exc.cause if isinstance(exc, RayTaskError) and exc.cause is not None else exc
-    message = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
-    text = f"{type(cause).__name__}: {message}" if message else type(cause).__name__
-    return f"Chunk {spec.index} (range {spec.start}..{spec.end}) failed: {text}"
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
@@ -45,8 +36,8 @@ class JobRunner:
     def __init__(self):
         self.settings = get_compute_settings()
         self.store = JobStore(self.settings.redis_url, self.settings.job_ttl_seconds)
-        self.tracker = get_tracker()
         self.jobs: dict[str, asyncio.Task] = {}
+        self.reporting: dict[str, asyncio.Task] = {}  # each job's progress write in flight
         self.recovered = False
 
     async def recover(self) -> int:
@@ -90,8 +81,9 @@ class JobRunner:
         if job_id not in self.jobs:
             self._start(job_id)
 
-    async def cancel(self, job_id: str, detail: str) -> bool:
-        """Stop a job's tasks and mark it cancelled; False if it had already finished."""
+    async def cancel(self, job_id: str, detail: str) -> dict | None:
+        """Stop a job's tasks and mark it cancelled unless it had already finished; returns the
+        job's record as it is then (``JobRecord`` fields), or None when it is gone."""
         task = self.jobs.get(job_id)
         if task is not None:
             task.cancel(detail)
@@ -100,9 +92,10 @@ class JobRunner:
             except asyncio.CancelledError:
                 pass
         record = await self.store.get_job(job_id)
-        if record is None or record.status.terminal:
-            return record is not None and record.status is JobStatus.cancelled and task is not None
-        return await self._finish(record, JobStatus.cancelled, detail=detail)
+        if record is not None and not record.status.terminal:
+            await self._finish(record, JobStatus.cancelled, detail=detail)
+            record = await self.store.get_job(job_id)
+        return None if record is None else record.model_dump(mode="json")
 
     async def active_jobs(self) -> list[str]:
         return sorted(self.jobs)
@@ -125,25 +118,30 @@ class JobRunner:
 
     async def _run_until_recorded(self, job_id: str) -> None:
         """Run a job; while Redis is away, wait and resume, so an accepted job always ends recorded."""
-        delay = REDIS_RETRY_FIRST_DELAY
-        while True:
-            try:
-                return await self._run(job_id)
-            except RedisError as exc:
-                log.warning("job %s waits for Redis (%s)", job_id, type(exc).__name__)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, REDIS_RETRY_MAX_DELAY)
+        async for attempt in until_redis_answers(log, f"job {job_id}"):
+            with attempt:
+                await self._run(job_id)
 
-    async def _until_stored(self, write) -> bool:
-        """Retry a state write while Redis is unreachable (the computed result must not be lost)."""
-        delay = REDIS_RETRY_FIRST_DELAY
-        while True:
-            try:
-                return await write()
-            except RedisError as exc:
-                log.warning("retrying a job state write (%s)", type(exc).__name__)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, REDIS_RETRY_MAX_DELAY)
+    async def _finish_until_stored(self, record: JobRecord, status: JobStatus, **fields) -> None:
+        """The final state write, retried while Redis is away (a computed result must not be lost)."""
+        async for attempt in until_redis_answers(log, f"the final state of job {record.job_id}"):
+            with attempt:
+                await self._finish(record, status, **fields)
+
+    def _report_progress(self, job_id: str, facts: list[ChunkFact]) -> None:
+        """Record finished chunks without waiting; skipped while the job's previous report is still
+        in flight (the next report or the final write includes these chunks anyway)."""
+        if job_id in self.reporting:
+            return
+        task = asyncio.get_running_loop().create_task(self._write_progress(job_id, facts))
+        self.reporting[job_id] = task
+        task.add_done_callback(lambda _: self.reporting.pop(job_id, None))
+
+    async def _write_progress(self, job_id: str, facts: list[ChunkFact]) -> None:
+        try:
+            await self.store.record_chunks_done(job_id, facts)
+        except RedisError as exc:  # the final write still records them
+            log.warning("could not record %d chunk(s) of job %s: %s", len(facts), job_id, type(exc).__name__)
 
     async def _run(self, job_id: str) -> None:
         started, record, stored = await self.store.start_job(job_id)
@@ -162,82 +160,41 @@ class JobRunner:
         # One task name per kind: Ray keeps per-name task metrics in every process (and in the
         # metrics agent), so a name per job or chunk grew memory without bound (~100 KB per job).
         chunk_task = run_chunk.options(name=f"chunk:{kind.name}", max_retries=self.settings.chunk_max_retries)
-        futures = {}
+        pending: dict[asyncio.Future, ChunkSpec] = {}
+        refs: dict[asyncio.Future, ray.ObjectRef] = {}
         for spec in specs:
             if spec.index in done:
                 continue
             ref = chunk_task.remote(kind.name, job_id, spec.index, spec.start, spec.end)
-            futures[asyncio.wrap_future(ref.future())] = (spec, ref)
-            if len(futures) % 100 == 0:
+            future = asyncio.wrap_future(ref.future())
+            pending[future], refs[future] = spec, ref
+            if len(pending) % 100 == 0:
                 await asyncio.sleep(0)  # a big job's fan-out must not stall the other jobs' progress
-        timeout = self.settings.job_timeout_seconds or kind.timeout_seconds
         facts: dict[int, ChunkFact] = {}
         try:
-            await self._collect(record, futures, facts, time.monotonic() + timeout, timeout)
+            await collect_chunks(
+                pending, facts, timeout=self.settings.job_timeout_seconds or kind.timeout_seconds,
+                interval=PROGRESS_INTERVAL_SECONDS,
+                on_batch=lambda batch: metrics.chunks_completed(
+                    record.kind, [f.ended_at - f.started_at for f in batch]),
+                on_progress=lambda unreported: self._report_progress(job_id, unreported),
+            )
         except asyncio.CancelledError as stop:
-            self._cancel_refs(futures)
+            self._cancel(refs)
             detail = stop.args[0] if stop.args else "Cancelled."
-            await self._until_stored(lambda: self._finish(record, JobStatus.cancelled, detail=detail,
-                                                               facts=facts.values()))
+            await self._finish_until_stored(record, JobStatus.cancelled, detail=detail, facts=facts.values())
             raise
         except JobFailed as failure:
-            self._cancel_refs(futures)
-            reason = str(failure)
-            await self._until_stored(lambda: self._finish(record, JobStatus.failed, detail=reason,
-                                                               facts=facts.values()))
+            self._cancel(refs)
+            await self._finish_until_stored(record, JobStatus.failed, detail=str(failure), facts=facts.values())
             return
         result = kind.combine([(done | facts)[spec.index].result for spec in specs])
-        await self._until_stored(lambda: self._finish(
-            record, JobStatus.completed, result=result, detail="Computation finished successfully.",
-            facts=facts.values(),
-        ))
-
-    async def _collect(self, record: JobRecord, futures: dict, facts: dict, deadline: float,
-                       timeout: float) -> None:
-        """Gather chunk results until all are in; meanwhile send the tracker what finished, in
-        batches at most every PROGRESS_INTERVAL_SECONDS (the final write records the last ones).
-
-        Finished futures arrive through a queue: ``asyncio.wait`` over the pending set would cost
-        O(chunks) per wake-up, O(chunks²) per job."""
-        finished: asyncio.Queue = asyncio.Queue()
-        for future in futures:
-            future.add_done_callback(finished.put_nowait)
-        remaining = len(futures)
-        unreported: list[dict] = []
-        next_report = time.monotonic() + PROGRESS_INTERVAL_SECONDS  # a job done by then needs no report
-        while remaining:
-            now = time.monotonic()
-            if now >= deadline:
-                raise JobFailed(f"Job exceeded its time budget of {timeout:g} s and was stopped.")
-            batch = []
-            if finished.empty():
-                try:
-                    async with asyncio.timeout(deadline - now if not unreported
-                                               else max(0.0, min(deadline, next_report) - now)):
-                        batch.append(await finished.get())
-                except TimeoutError:
-                    pass
-            while not finished.empty():
-                batch.append(finished.get_nowait())
-            durations = []
-            for future in batch:
-                remaining -= 1
-                spec, _ = futures[future]
-                if future.exception() is not None:
-                    raise JobFailed(describe_chunk_error(spec, future.exception()))
-                fields = future.result()
-                facts[spec.index] = ChunkFact(**fields)
-                unreported.append(fields)
-                durations.append(fields["ended_at"] - fields["started_at"])
-            metrics.chunks_completed(record.kind, durations)
-            if unreported and remaining and time.monotonic() >= next_report:
-                self.tracker.chunks_done.remote(record.job_id, unreported)  # fire and forget
-                unreported = []
-                next_report = time.monotonic() + PROGRESS_INTERVAL_SECONDS
+        await self._finish_until_stored(record, JobStatus.completed, result=result,
+                                        detail="Computation finished successfully.", facts=facts.values())
 
     @staticmethod
-    def _cancel_refs(futures: dict) -> None:
-        for future, (_, ref) in futures.items():
+    def _cancel(refs: dict) -> None:
+        for future, ref in refs.items():
             if not future.done():
                 ray.cancel(ref, recursive=False)
             future.add_done_callback(_consume_outcome)  # nobody awaits it any more
@@ -250,21 +207,13 @@ def _consume_outcome(future: asyncio.Future) -> None:
 
 
 def get_runner():
+    """The runner's handle, creating the actor if it does not exist (startup and submissions)."""
     namespace = get_compute_settings().ray_namespace
     return JobRunner.options(
         name=RUNNER_NAME, namespace=namespace, lifetime="detached", get_if_exists=True
     ).remote()
 
 
-def new_record(job_id: str, owner: str, kind_name: str, n: int, chunks: int) -> JobRecord:
-    """A pending record for a job; raises UnknownKind for a kind that is not registered."""
-    kind = get_kind(kind_name)
-    return JobRecord(
-        job_id=job_id,
-        owner=owner,
-        kind=kind.name,
-        n=n,
-        chunks=chunks,
-        total_chunks=len(kind.split(n, chunks)),
-        created_at=time.time(),
-    )
+def find_runner():
+    """The runner's handle if the actor exists (raises ValueError otherwise): for reads like health."""
+    return ray.get_actor(RUNNER_NAME, namespace=get_compute_settings().ray_namespace)

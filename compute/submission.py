@@ -8,26 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
-from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from compute.kinds import kind_names
+from compute.config import JobLimits
+from compute.kinds import JobKind, UnknownKind, get_kind, kind_names
 from compute.records import JobRecord, JobStatus
-from compute.runner import new_record
 from compute.store import JobStore
 
 log = logging.getLogger(__name__)
 SUBMIT_TIMEOUT_SECONDS = 10
-
-
-@dataclass(frozen=True)
-class JobLimits:
-    max_n: int
-    max_chunks: int
-
-    def hints(self) -> dict[str, str]:
-        return {"n": f"allowed: 1 to {self.max_n:,}", "chunks": f"allowed: 1 to {self.max_chunks:,}"}
 
 
 class Refused(Exception):
@@ -52,22 +43,25 @@ class ClusterUnavailable(Refused):
         super().__init__("The compute cluster (Ray) is unavailable; the job was not started.")
 
 
-def check(kind: str, n: int, chunks: int, limits: JobLimits) -> None:
-    """Raise InvalidInput naming the first field outside what is allowed."""
+def check(kind: str, n: int, chunks: int, limits: JobLimits) -> JobKind:
+    """The job's kind; raise InvalidInput naming the first field outside what is allowed."""
     if not 1 <= n <= limits.max_n:
         raise InvalidInput("n", f"must be between 1 and {limits.max_n:,} (got {n:,})", "out_of_range")
     if not 1 <= chunks <= limits.max_chunks:
         raise InvalidInput("chunks", f"must be between 1 and {limits.max_chunks:,} (got {chunks:,})",
                            "out_of_range")
-    if kind not in kind_names():
+    try:
+        return get_kind(kind)
+    except UnknownKind:
         raise InvalidInput("kind", f"unknown kind {kind!r}; choose one of: {', '.join(kind_names())}",
-                           "unknown_kind")
+                           "unknown_kind") from None
 
 
 def prepare(owner: str, kind: str, n: int, chunks: int, limits: JobLimits) -> JobRecord:
     """The checked, not yet stored, pending record of a new job."""
-    check(kind, n, chunks, limits)
-    return new_record(str(uuid.uuid4()), owner, kind, n, chunks)
+    job_kind = check(kind, n, chunks, limits)
+    return JobRecord(job_id=str(uuid.uuid4()), owner=owner, kind=job_kind.name, n=n, chunks=chunks,
+                     total_chunks=len(job_kind.split(n, chunks)), created_at=time.time())
 
 
 async def accept(store: JobStore, runner: Callable[[], Awaitable], record: JobRecord, *,

@@ -18,9 +18,9 @@ from serve_app import __version__
 from serve_app.context import AppContext
 from serve_app.errors import install_error_handlers
 from serve_app.middleware import RequestSizeLimitMiddleware, SecurityHeadersMiddleware
-from serve_app.status_fast_path import StatusFastPath
 from serve_app.routes import auth, demo, jobs, me, monitoring, pages
 from serve_app.settings import Settings, get_settings
+from serve_app.status_reads import StatusFastPath, status_routes
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,9 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
         redoc_url="/redoc",
     )
     install_error_handlers(app)
-    app.add_middleware(StatusFastPath)  # innermost: inside CORS, size limits and security headers
+    routers = [module.router for module in (demo, jobs, auth, me, monitoring, pages)]
+    # the innermost middleware (added first): CORS, size limits and security headers apply to it too
+    app.add_middleware(StatusFastPath, fastapi_app=app, routes=[r for router in routers for r in status_routes(router)])
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origin_list,
@@ -70,8 +72,8 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
                        max_header_bytes=settings.max_header_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
 
-    for module in (demo, jobs, auth, me, monitoring, pages):
-        app.include_router(module.router)
+    for router in routers:
+        app.include_router(router)
     static_dir = pages.FRONTEND_DIR / "static"
     if static_dir.is_dir():
         app.mount("/static", RevalidatedStaticFiles(directory=static_dir), name="static")
@@ -115,8 +117,7 @@ def _document_our_validation_errors(schema: dict) -> None:
 
 def install_openapi_limits(app: FastAPI, settings: Settings) -> None:
     """Show the configured maxima and the registered job kinds in the OpenAPI schema."""
-    bounds = {"JobCreate": (settings.max_n, settings.max_chunks),
-              "DemoJobCreate": (settings.demo_max_n, settings.demo_max_chunks)}
+    bounds = {"JobCreate": settings.job_limits, "DemoJobCreate": settings.demo_limits}
 
     def openapi():
         if app.openapi_schema is None:
@@ -124,11 +125,11 @@ def install_openapi_limits(app: FastAPI, settings: Settings) -> None:
                                  routes=app.routes)
             models = schema.get("components", {}).get("schemas", {})
             _document_our_validation_errors(schema)
-            for name, (max_n, max_chunks) in bounds.items():
+            for name, limits in bounds.items():
                 if name in models:
                     properties = models[name]["properties"]
-                    properties["n"]["maximum"] = max_n
-                    properties["chunks"]["maximum"] = max_chunks
+                    properties["n"]["maximum"] = limits.max_n
+                    properties["chunks"]["maximum"] = limits.max_chunks
                     properties["kind"]["enum"] = kind_names()
             app.openapi_schema = schema
         return app.openapi_schema

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from fastapi import Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from serve_app.context import AppContext
 from serve_app.security import (
@@ -39,12 +40,9 @@ class AuthUser:
         return self.user_id.startswith(EXTERNAL_PREFIX)
 
 
-def bearer_token(request: Request) -> Optional[str]:
-    header = request.headers.get("authorization")
-    if not header:
-        return None
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else ""
+# FastAPI's HTTPBearer parses the header and declares the scheme in the OpenAPI schema (the docs'
+# Authorize button). Without auto_error it returns None for a missing, non-Bearer or empty header.
+bearer_scheme = HTTPBearer(auto_error=False, description="A JWT from `/auth/login` or an API token (`rjt_...`).")
 
 
 async def _from_jwt(ctx: AppContext, token: str, source: str) -> Optional[AuthUser]:
@@ -81,10 +79,12 @@ def _csrf_ok(request: Request) -> bool:
     return bool(cookie) and hmac.compare_digest(cookie, header)
 
 
-async def authenticate(request: Request, ctx: AppContext) -> Optional[AuthUser]:
-    """The caller, or None; every failure looks the same to the client."""
-    token = bearer_token(request)
-    if token is not None:
+async def authenticate(request: Request, ctx: AppContext,
+                       credentials: Optional[HTTPAuthorizationCredentials]) -> Optional[AuthUser]:
+    """The caller, or None; every failure looks the same to the client. A request that sends an
+    Authorization header is judged by it alone (never by a cookie it also carries)."""
+    if credentials is not None or "authorization" in request.headers:
+        token = credentials.credentials if credentials is not None else ""
         if not token:
             return None
         if looks_like_api_token(token):

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from compute.account_store import AccountStore
 from compute.config import get_compute_settings
-from compute.runner import get_runner
+from compute.runner import find_runner, get_runner
 from compute.store import JobStore
 from serve_app.live_events import EventHub
 from serve_app.rate_limits import RateLimiter
@@ -47,9 +47,15 @@ class AppContext:
         )
 
     async def runner(self):
-        """The job runner actor's handle (created on first use; creating it is a blocking call)."""
+        """The job runner actor's handle, creating the actor if needed: for startup and submissions."""
         if self._runner is None:
-            self._runner = await asyncio.to_thread(get_runner)
+            self._runner = await asyncio.to_thread(get_runner)  # a blocking call to Ray's GCS
+        return self._runner
+
+    async def existing_runner(self):
+        """The runner's handle without creating it (ValueError if there is none): for reads."""
+        if self._runner is None:
+            self._runner = await asyncio.to_thread(find_runner)
         return self._runner
 
     async def close(self) -> None:

@@ -10,12 +10,13 @@ import re
 from typing import Annotated, Optional
 
 from fastapi import Depends, Header, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials
 
-from serve_app.auth import AuthUser, authenticate
+from compute.config import JobLimits
+from serve_app.auth import AuthUser, authenticate, bearer_scheme
 from serve_app.client_ip import client_ip
 from serve_app.context import AppContext
 from serve_app.errors import FIELD_HINTS_KEY
-from compute.submission import JobLimits
 
 JOB_ID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -34,15 +35,20 @@ async def get_client_ip(request: Request, ctx: Ctx) -> str:
 ClientIP = Annotated[str, Depends(get_client_ip)]
 
 
-def job_limits(max_n_setting: str, max_chunks_setting: str):
-    """A dependency giving the route's job limits; it also lets 422 messages name the allowed ranges."""
+def _limits_dependency(section: str):
+    """A dependency giving a route's job limits (``settings.<section>``); it also lets 422 messages
+    name the allowed ranges."""
 
     async def limits(request: Request, ctx: Ctx) -> JobLimits:
-        found = JobLimits(getattr(ctx.settings, max_n_setting), getattr(ctx.settings, max_chunks_setting))
+        found = getattr(ctx.settings, section)
         setattr(request.state, FIELD_HINTS_KEY, found.hints())
         return found
 
     return Annotated[JobLimits, Depends(limits)]
+
+
+UserJobLimits = _limits_dependency("job_limits")
+DemoJobLimits = _limits_dependency("demo_limits")
 
 
 async def valid_job_id(job_id: str) -> str:
@@ -62,11 +68,19 @@ IdempotencyKey = Annotated[Optional[str], Header(
 UNAUTHORIZED = HTTPException(401, "Not authenticated.", headers={"WWW-Authenticate": "Bearer"})
 
 
-async def current_user(request: Request, ctx: Ctx) -> AuthUser:
-    user = await authenticate(request, ctx)
+async def current_user(
+    request: Request, ctx: Ctx,
+    credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(bearer_scheme)] = None,
+) -> AuthUser:
+    user = await authenticate(request, ctx, credentials)
     if user is None:
         raise UNAUTHORIZED
     return user
 
 
 CurrentUser = Annotated[AuthUser, Depends(current_user)]
+
+
+async def signed_in_owner(request: Request, ctx: AppContext) -> str:
+    """The owner whose jobs a signed-in caller may read (``current_user`` outside FastAPI's solver)."""
+    return (await current_user(request, ctx, await bearer_scheme(request))).user_id

@@ -18,11 +18,11 @@ from collections import defaultdict
 from typing import Optional, Union
 
 from compute.job_events import JobEvent, all_job_events
-from compute.store import JobStore, RedisError
+from compute.retrying import until_redis_answers
+from compute.store import JobStore
 from serve_app.status_cache import StatusCache
 
 QUEUE_SIZE = 256
-RECONNECT_SECONDS = 1.0
 log = logging.getLogger(__name__)
 
 
@@ -83,6 +83,7 @@ class EventHub:
         self.queue_size = queue_size
         self._subscribers: dict[tuple[str, str], set[Subscription]] = defaultdict(set)
         self.connected = False
+        self._was_connected = False
         self.events_seen = 0
         self.last_event_at: Optional[float] = None
 
@@ -129,21 +130,21 @@ class EventHub:
 
     async def run(self, store: JobStore) -> None:
         """Follow every job's change events until cancelled, resubscribing after Redis errors."""
-        was_connected = False
-        while True:
-            try:
-                async for event in all_job_events(store.redis):
-                    if event is not None:
-                        self.dispatch(event)
-                    elif not self.connected:
-                        self.connected = True
-                        self.statuses.listening = True
-                        if was_connected:  # events may have been missed while away
-                            self._resync_all()
-                        was_connected = True
-            except (RedisError, OSError) as exc:
-                log.warning("job event listener lost Redis (%s); retrying", type(exc).__name__)
-            finally:
-                self.connected = False
-                self.statuses.stop_listening()
-            await asyncio.sleep(RECONNECT_SECONDS)
+        async for attempt in until_redis_answers(log, "the job event listener"):
+            with attempt:
+                await self._follow(store)
+
+    async def _follow(self, store: JobStore) -> None:
+        try:
+            async for event in all_job_events(store.redis):
+                if event is not None:
+                    self.dispatch(event)
+                elif not self.connected:
+                    self.connected = True
+                    self.statuses.listening = True
+                    if self._was_connected:  # events may have been missed while away
+                        self._resync_all()
+                    self._was_connected = True
+        finally:
+            self.connected = False
+            self.statuses.stop_listening()

@@ -35,7 +35,8 @@ class JobCreate(BaseModel):
     n: JsonInt = Field(ge=1, description="Compute over the integers 1..n.")
     chunks: JsonInt = Field(ge=1, description="How many parallel chunks (Ray tasks) to split the job into; "
                               "clamped to n when larger.")
-    kind: str = Field("range_sum", max_length=64, description="Job kind: range_sum (default) or prime_count.")
+    kind: str = Field("range_sum", max_length=64, description="Job kind (the schema lists those registered; "
+                      "`GET /kinds` describes them).")
 
 
 class DemoJobCreate(JobCreate):
@@ -99,7 +100,7 @@ class ChunkOut(BaseModel):
         if fact.started_at is not None and fact.ended_at is not None:
             duration = max(0, round((fact.ended_at - fact.started_at) * 1000))
         return cls(
-            **fact.model_dump(exclude={"started_at", "ended_at", "attempt"}),
+            **fact.model_dump(exclude={"started_at", "ended_at"}),
             started_at=iso_time(fact.started_at),
             ended_at=iso_time(fact.ended_at),
             duration_ms=duration,

@@ -43,7 +43,6 @@ __all__ = [
     "hash_password",
     "looks_like_api_token",
     "make_jwks_client",
-    "needs_rehash",
     "new_api_token",
     "verify_password",
 ]
@@ -54,8 +53,8 @@ __all__ = [
 # default (RFC 9106 low-memory: m=64 MiB, t=3, p=4). The server has 2 cores: p=4 buys nothing
 # there, and the default costs ~150 ms of CPU and 64 MiB per login, so a burst of concurrent
 # logins could starve the API or exhaust memory. This profile costs ~40 ms and 19 MiB per hash
-# while staying within current guidance. Stored hashes carry their own parameters, so old hashes
-# keep verifying, and ``needs_rehash`` tells the login route to upgrade them when this changes.
+# while staying within current guidance. Stored hashes carry their own parameters, so hashes made
+# with other parameters keep verifying if this ever changes.
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_len=32, salt_len=16, type=Type.ID)
 
 # Hash of a random password with the same parameters, verified when the email is unknown so that
@@ -74,14 +73,6 @@ def verify_password(stored_hash: str, password: str) -> bool:
         return _HASHER.verify(stored_hash, password)
     except Exception:  # VerifyMismatchError, VerificationError, InvalidHashError, TypeError...
         return False
-
-
-def needs_rehash(stored_hash: str) -> bool:
-    """True when the hash was made with other parameters than the current ones (or is unreadable)."""
-    try:
-        return _HASHER.check_needs_rehash(stored_hash)
-    except Exception:
-        return True
 
 
 def burn_verify_time(password: str) -> None:

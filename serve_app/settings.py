@@ -1,4 +1,4 @@
-"""HTTP-side settings, read from the environment (every variable is listed in the README)."""
+"""The HTTP edge's section of the service's settings (the shared section: ``compute/config.py``)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from ipaddress import ip_network
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from compute.config import ComputeSettings
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+class Settings(ComputeSettings):
+    """Everything the API replicas read: the shared section plus the HTTP edge's own variables."""
 
     project_name: str = Field("Ray Jobs", alias="PROJECT_NAME")
     environment: Literal["development", "production", "test"] = Field("development", alias="ENVIRONMENT")
-    redis_url: str = Field("redis://127.0.0.1:6379/0", alias="REDIS_URL")
     cors_origins: str = Field("http://localhost:3000,http://localhost:8000", alias="BACKEND_CORS_ORIGINS")
     # Peers whose X-Forwarded-For / Forwarded headers are believed (comma-separated IPs or CIDRs):
     # proxies the operator runs in front of the service, and the service's own ingress (HAProxy's
@@ -29,12 +29,6 @@ class Settings(BaseSettings):
     rate_limit_jobs: str = Field("10/minute", alias="RATE_LIMIT_JOBS")
     rate_limit_demo: str = Field("5/minute", alias="RATE_LIMIT_DEMO")
     rate_limit_login: str = Field("5/minute", alias="RATE_LIMIT_LOGIN")
-
-    demo_max_n: int = Field(10_000, alias="DEMO_MAX_N", ge=1)
-    demo_max_chunks: int = Field(8, alias="DEMO_MAX_CHUNKS", ge=1)
-    max_n: int = Field(1_000_000_000, alias="MAX_N", ge=1)
-    max_chunks: int = Field(1_000, alias="MAX_CHUNKS", ge=1)
-    max_active_jobs_per_user: int = Field(4, alias="MAX_ACTIVE_JOBS_PER_USER", ge=1)
 
     jwt_secret: str = Field("", alias="JWT_SECRET", repr=False)
     jwt_issuer: str = Field("ray-jobs", alias="JWT_ISSUER")

@@ -16,12 +16,12 @@ import orjson
 from fastapi import HTTPException, Response
 
 from compute import submission
-from compute.submission import JobLimits
+from compute.config import JobLimits
 from serve_app.context import AppContext
 from serve_app.errors import FieldProblem
 from serve_app.schemas import JobAccepted, JobCreate
 
-__all__ = ["JobLimits", "RateLimit", "Submission", "accepted_response", "submit_job"]
+__all__ = ["RateLimit", "Submission", "accepted_response", "submit_job"]
 REPLAY_WAIT_SECONDS = 2.0
 REPLAY_WAIT_STEPS = 40
 
@@ -63,7 +63,6 @@ async def submit_job(
     idempotency_scope: str,
     idempotency_key: Optional[str],
     index_owner: bool,
-    max_active: int = 0,
 ) -> Submission:
     try:
         record = submission.prepare(owner, body.kind, body.n, body.chunks, limits)
@@ -76,7 +75,8 @@ async def submit_job(
             return Submission(replay, replayed=True)
     try:
         headers = await ctx.limiter.hit(rate.name, rate.limit, rate.key)
-        await submission.accept(ctx.store, ctx.runner, record, index_owner=index_owner, max_active=max_active)
+        await submission.accept(ctx.store, ctx.runner, record, index_owner=index_owner,
+                                max_active=limits.max_active)
     except BaseException as exc:
         await _release(ctx, idempotency_scope, idempotency_key)
         if isinstance(exc, submission.TooManyActiveJobs):

@@ -2,20 +2,19 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from serve_app.deps import ClientIP, Ctx, IdempotencyKey, JobId, job_limits
+from serve_app.context import AppContext
+from serve_app.deps import ClientIP, Ctx, DemoJobLimits, IdempotencyKey, JobId
 from serve_app.job_streams import job_stream
 from serve_app.job_views import chunks_of, job_response, load_owned
 from serve_app.responses import ERRORS, SSE, ValidationErrors
 from serve_app.schemas import DemoJobCreate, JobAccepted, JobChunksOut, JobOut
+from serve_app.status_reads import status_read
 from serve_app.submission import RateLimit, accepted_response, submit_job
 
 DEMO_OWNER = "demo"
 router = APIRouter(prefix="/jobs/demo", tags=["demo"])
-
-
-DemoLimits = job_limits("demo_max_n", "demo_max_chunks")
 
 
 @router.post(
@@ -23,12 +22,12 @@ DemoLimits = job_limits("demo_max_n", "demo_max_chunks")
     status_code=202,
     response_model=JobAccepted,
     summary="Start a demo job (no auth)",
-    description="Limits: 1 ≤ n ≤ DEMO_MAX_N (10,000), 1 ≤ chunks ≤ DEMO_MAX_CHUNKS (8); chunks above n are "
-    "clamped to n. Rate limit RATE_LIMIT_DEMO (5/minute) per client IP. An `Idempotency-Key` header "
+    description="Limits: 1 ≤ n ≤ DEMO_MAX_N, 1 ≤ chunks ≤ DEMO_MAX_CHUNKS (the schema shows the configured "
+    "maxima; `GET /kinds` lists them); chunks above n are clamped to n. Rate limit RATE_LIMIT_DEMO per client IP. An `Idempotency-Key` header "
     "returns the first response for the same key and body from the same IP for 24 h.",
     responses=ERRORS(409, 413, 422, 429, 503) | ValidationErrors,
 )
-async def create_demo_job(body: DemoJobCreate, limits: DemoLimits, response: Response,
+async def create_demo_job(body: DemoJobCreate, limits: DemoJobLimits, response: Response,
                           ctx: Ctx, ip: ClientIP, key: IdempotencyKey = None) -> JobAccepted:
     submission = await submit_job(
         ctx, body, owner=DEMO_OWNER, limits=limits, rate=RateLimit("demo", ctx.settings.rate_limit_demo, ip),
@@ -37,7 +36,12 @@ async def create_demo_job(body: DemoJobCreate, limits: DemoLimits, response: Res
     return accepted_response(submission, response)
 
 
+async def demo_owner(request: Request, ctx: AppContext) -> str:
+    return DEMO_OWNER
+
+
 @router.get("/{job_id}", response_model=JobOut, summary="Status of a demo job", responses=ERRORS(404, 503))
+@status_read(owner=demo_owner)
 async def get_demo_job(job_id: JobId, ctx: Ctx) -> Response:
     return await job_response(ctx, job_id, DEMO_OWNER)
 

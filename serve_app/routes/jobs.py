@@ -4,25 +4,24 @@ from typing import Annotated, Optional
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from compute.records import JobStatus
+from compute.records import JobRecord, JobStatus
 from serve_app.deps import (
     ClientIP,
     Ctx,
     CurrentUser,
     IdempotencyKey,
     JobId,
-    job_limits,
+    UserJobLimits,
+    signed_in_owner,
 )
 from serve_app.job_streams import job_stream, owner_stream
-from serve_app.job_views import chunks_of, job_response, load_owned
+from serve_app.job_views import NOT_FOUND, chunks_of, job_response, load_owned
 from serve_app.responses import ERRORS, SSE, ValidationErrors
 from serve_app.schemas import JobAccepted, JobChunksOut, JobCreate, JobOut, JobPage
+from serve_app.status_reads import status_read
 from serve_app.submission import RateLimit, accepted_response, submit_job
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-
-
-Limits = job_limits("max_n", "max_chunks")
 
 
 @router.post(
@@ -30,19 +29,18 @@ Limits = job_limits("max_n", "max_chunks")
     status_code=202,
     response_model=JobAccepted,
     summary="Start a job",
-    description="Limits: 1 ≤ n ≤ MAX_N (1,000,000,000), 1 ≤ chunks ≤ MAX_CHUNKS (1,000); chunks above n are "
-    "clamped to n; kind is `range_sum` (default) or `prime_count`. At most MAX_ACTIVE_JOBS_PER_USER (4) "
-    "pending/running jobs per user. Rate limit RATE_LIMIT_JOBS (10/minute) per client IP. An "
+    description="Limits: 1 ≤ n ≤ MAX_N, 1 ≤ chunks ≤ MAX_CHUNKS (the schema shows the configured maxima and "
+    "kinds; `GET /kinds` lists them); chunks above n are clamped to n. At most MAX_ACTIVE_JOBS_PER_USER "
+    "pending/running jobs per user. Rate limit RATE_LIMIT_JOBS per client IP. An "
     "`Idempotency-Key` header returns the first response for the same key and body from the same user "
     "for 24 h.",
     responses=ERRORS(401, 409, 413, 422, 429, 503) | ValidationErrors,
 )
-async def create_job(body: JobCreate, limits: Limits, user: CurrentUser, response: Response, ctx: Ctx,
+async def create_job(body: JobCreate, limits: UserJobLimits, user: CurrentUser, response: Response, ctx: Ctx,
                      ip: ClientIP, key: IdempotencyKey = None) -> JobAccepted:
     submission = await submit_job(
         ctx, body, owner=user.user_id, limits=limits, rate=RateLimit("jobs", ctx.settings.rate_limit_jobs, ip),
         idempotency_scope=f"user:{user.user_id}", idempotency_key=key, index_owner=True,
-        max_active=ctx.settings.max_active_jobs_per_user,
     )
     return accepted_response(submission, response)
 
@@ -87,6 +85,7 @@ async def all_job_events(user: CurrentUser, ctx: Ctx):
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="Status of one of your jobs", responses=ERRORS(401, 404, 503))
+@status_read(owner=signed_in_owner)
 async def get_job(job_id: JobId, user: CurrentUser, ctx: Ctx) -> Response:
     return await job_response(ctx, job_id, user.user_id)
 
@@ -111,11 +110,12 @@ async def job_events(job_id: JobId, user: CurrentUser, ctx: Ctx, with_chunks: Wi
                responses=ERRORS(401, 404, 409, 503))
 async def cancel_job(job_id: JobId, user: CurrentUser, ctx: Ctx) -> JobOut:
     record = await load_owned(ctx, job_id, user.user_id)
-    if record.status.terminal:
-        raise HTTPException(409, f"Job already {record.status.value}; only pending or running jobs can be cancelled.")
-    runner = await ctx.runner()
-    await runner.cancel.remote(job_id, "Cancelled by the user.")
-    record = await load_owned(ctx, job_id, user.user_id)
-    if record.status is not JobStatus.cancelled:
+    if not record.status.terminal:
+        runner = await ctx.runner()
+        final = await runner.cancel.remote(job_id, "Cancelled by the user.")
+        if final is None:
+            raise HTTPException(404, NOT_FOUND)
+        record = JobRecord.model_validate(final)
+    if record.status is not JobStatus.cancelled:  # it had finished, or finished while being cancelled
         raise HTTPException(409, f"Job already {record.status.value}; only pending or running jobs can be cancelled.")
     return JobOut.from_record(record)

@@ -27,8 +27,8 @@ async def _check(probe) -> str:
 @router.get("/health", response_model=HealthOut, summary="Liveness of the API, Redis and Ray",
             responses={503: {"model": HealthOut, "description": "Redis or Ray is unreachable."}})
 async def health(ctx: Ctx):
-    async def ray_probe():
-        runner = await ctx.runner()
+    async def ray_probe():  # looks the runner up; only startup and submissions create it
+        runner = await ctx.existing_runner()
         await runner.active_jobs.remote()
 
     redis_state, ray_state = await asyncio.gather(_check(ctx.store.ping()), _check(ray_probe()))

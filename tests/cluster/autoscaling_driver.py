@@ -14,7 +14,6 @@ import json
 import os
 import sys
 import time
-import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,8 +34,10 @@ def worker_nodes() -> list[str]:
 async def scenario(args) -> dict:
     import ray
 
-    from compute.runner import get_runner, new_record
+    from compute.config import JobLimits
+    from compute.runner import get_runner
     from compute.store import JobStore
+    from compute.submission import prepare
 
     store = JobStore(os.environ["REDIS_URL"])
     timeline: list[tuple[float, int, str]] = []
@@ -63,7 +64,7 @@ async def scenario(args) -> dict:
     try:
         poll_nodes()
         note(f"start: cluster CPUs={ray.cluster_resources().get('CPU', 0):g}")
-        record = new_record(str(uuid.uuid4()), "autoscaling", "sleepy_sum", args.n, args.chunks)
+        record = prepare("autoscaling", "sleepy_sum", args.n, args.chunks, JobLimits(10**12, 10**6))
         await store.create_job(record)
         await get_runner().submit.remote(record.job_id)
         note(f"job submitted: {record.total_chunks} chunks of 1 CPU each")

@@ -20,7 +20,6 @@ import os
 import secrets
 import sys
 import time
-import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,27 +56,26 @@ def chunk_workers(node, job_id: str) -> dict[int, int]:
 
 
 def pin_service_actors_to_head(head_node_id: str) -> None:
-    """Create the tracker and runner on the head node, as a production head would host them, so
-    removing a worker node takes chunks away but never the runner (get_runner() then finds them)."""
+    """Create the runner on the head node, as a production head would host it, so
+    removing a worker node takes chunks away but never the runner (get_runner() then finds it)."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    from compute.progress import TRACKER_NAME, ProgressTracker
     from compute.runner import RUNNER_NAME, JobRunner
 
     on_head = NodeAffinitySchedulingStrategy(head_node_id, soft=False)
-    tracker = ProgressTracker.options(name=TRACKER_NAME, namespace=NAMESPACE, lifetime="detached",
-                                      scheduling_strategy=on_head).remote()
     runner = JobRunner.options(name=RUNNER_NAME, namespace=NAMESPACE, lifetime="detached",
                                scheduling_strategy=on_head).remote()
-    ray.get([tracker.report_count.remote(), runner.active_jobs.remote()])
+    ray.get(runner.active_jobs.remote())
 
 
 async def run_job(store, kind: str, n: int, chunks: int, during=None, timeout: float = 120) -> dict:
     """Create, submit and wait for one job; ``during(job_id)`` is awaited while it runs."""
-    from compute.runner import get_runner, new_record
+    from compute.config import JobLimits
+    from compute.runner import get_runner
+    from compute.submission import prepare
 
-    record = new_record(str(uuid.uuid4()), "multinode", kind, n, chunks)
+    record = prepare("multinode", kind, n, chunks, JobLimits(10**12, 10**6))
     await store.create_job(record)
     await get_runner().submit.remote(record.job_id)
     extra = await during(record.job_id) if during else {}

@@ -249,14 +249,16 @@ def test_eight_running_jobs_stay_live_over_one_stream(page, context, request):
         pytest.skip("writes the jobs through the session's own Redis and Ray")
     import ray
 
-    from compute.runner import get_runner, new_record
+    from compute.config import JobLimits
+    from compute.runner import get_runner
     from compute.store import JobStore
+    from compute.submission import prepare
 
     redis_url = request.getfixturevalue("redis_url")
     sign_up(context)
     owner = context.request.get("/me").json()["user_id"]
     # More than MAX_ACTIVE_JOBS_PER_USER (4) lets one submit over HTTP: stored as a higher limit would.
-    records = [new_record(str(uuid.uuid4()), owner, "sleepy_sum", 3_000, 2) for _ in range(8)]
+    records = [prepare(owner, "sleepy_sum", 3_000, 2, JobLimits(10**12, 10**6)) for _ in range(8)]
 
     async def store_jobs():
         store = JobStore(redis_url)
