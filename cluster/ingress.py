@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from cluster import haproxy_forwarding
-from cluster.redis_process import free_port
+from cluster.ports import free_port
 
 INGRESS_MODES = ("haproxy", "proxy")
 HAPROXY_FILES = "/tmp/haproxy-serve"  # Serve's default base directory, one sub-directory per node

@@ -10,7 +10,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,8 @@ from pathlib import Path
 import httpx
 
 from cluster.ingress import HAPROXY_FILES, configure_ingress
-from cluster.redis_process import RedisProcess, free_port
+from cluster.ports import free_port, port_in_use
+from cluster.redis_process import RedisProcess
 
 APP_NAME = "ray-jobs"
 RAY_START_ATTEMPTS = 3
@@ -33,16 +33,6 @@ def data_dir() -> Path:
 
 def state_file() -> Path:
     return data_dir() / "stack.json"
-
-
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-            return False
-        except OSError:
-            return True
 
 
 def ensure_jwt_secret() -> None:
