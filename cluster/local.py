@@ -22,17 +22,10 @@ import httpx
 from cluster.ingress import HAPROXY_FILES, configure_ingress
 from cluster.ports import free_port, port_in_use
 from cluster.redis_process import RedisProcess
+from cluster.state import data_dir, read_state, remove_state, write_state
 
 APP_NAME = "ray-jobs"
 RAY_START_ATTEMPTS = 3
-
-
-def data_dir() -> Path:
-    return Path(os.environ.get("DATA_DIR", ".data"))
-
-
-def state_file() -> Path:
-    return data_dir() / "stack.json"
 
 
 def ensure_jwt_secret() -> None:
@@ -231,12 +224,9 @@ def up(ray_port: int | None = None, dashboard_host: str = "127.0.0.1", num_cpus:
             print("The service did not become healthy; see the Ray logs under /tmp/ray/session_latest/logs.",
                   file=sys.stderr)
             return 1
-        state_file().parent.mkdir(parents=True, exist_ok=True)
-        state_file().touch(mode=0o600)  # the Redis URL may hold a password
-        state_file().write_text(json.dumps({"pid": os.getpid(), "url": stack.base_url,
-                                            "redis_url": os.environ["REDIS_URL"],
-                                            "dashboard": f"http://127.0.0.1:{stack.dashboard_port}",
-                                            "ray_logs": f"{stack.temp_dir}/session_latest/logs"}))
+        write_state({"pid": os.getpid(), "url": stack.base_url, "redis_url": os.environ["REDIS_URL"],
+                     "dashboard": f"http://127.0.0.1:{stack.dashboard_port}",
+                     "ray_logs": f"{stack.temp_dir}/session_latest/logs"})
         print(f"\n  Ray Jobs is up.\n"
               f"    UI             {stack.base_url}/\n"
               f"    API docs       {stack.base_url}/docs  (ReDoc: {stack.base_url}/redoc)\n"
@@ -254,25 +244,18 @@ def up(ray_port: int | None = None, dashboard_host: str = "127.0.0.1", num_cpus:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         stack.stop()
-        state_file().unlink(missing_ok=True)
-
-
-def _read_state() -> dict | None:
-    try:
-        return json.loads(state_file().read_text())
-    except (OSError, ValueError):
-        return None
+        remove_state()
 
 
 def down(timeout: float = 60) -> int:
-    state = _read_state()
+    state = read_state()
     if state is None:
         print("Nothing to stop (no stack started from this directory).")
         return 0
     try:
         os.kill(state["pid"], signal.SIGTERM)
     except ProcessLookupError:
-        state_file().unlink(missing_ok=True)
+        remove_state()
         print("The stack was not running.")
         return 0
     deadline = time.time() + timeout
@@ -288,7 +271,7 @@ def down(timeout: float = 60) -> int:
 
 
 def status() -> int:
-    state = _read_state()
+    state = read_state()
     if state is None:
         print("Not running.")
         return 1
