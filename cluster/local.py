@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -20,26 +19,13 @@ from pathlib import Path
 import httpx
 
 from cluster.ingress import HAPROXY_FILES, configure_ingress
+from cluster.jwt_secret import ensure_jwt_secret
 from cluster.ports import free_port, port_in_use
 from cluster.redis_process import RedisProcess
 from cluster.state import data_dir, read_state, remove_state, write_state
 
 APP_NAME = "ray-jobs"
 RAY_START_ATTEMPTS = 3
-
-
-def ensure_jwt_secret() -> None:
-    """Development only: keep a generated JWT secret under the data dir so sessions survive restarts."""
-    if os.environ.get("JWT_SECRET"):
-        return
-    if os.environ.get("ENVIRONMENT") == "production":
-        raise RuntimeError("JWT_SECRET must be set when ENVIRONMENT=production")
-    path = data_dir() / "jwt_secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    os.environ["JWT_SECRET"] = path.read_text().strip()
 
 
 def _wait_healthy(url: str, timeout: float = 300) -> bool:
@@ -93,7 +79,7 @@ class LocalStack:
         if not os.environ.get("REDIS_URL"):
             self.redis = RedisProcess(data_dir() / "redis").start()
             os.environ["REDIS_URL"] = self.redis.url
-        ensure_jwt_secret()
+        ensure_jwt_secret(data_dir())
         os.environ.setdefault("RAY_DASHBOARD_URL", f"http://127.0.0.1:{self.dashboard_port}")
         self._start_ray()
         self._start_serve()
