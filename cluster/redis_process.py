@@ -18,6 +18,7 @@ from pathlib import Path
 
 import redis
 
+from cluster import child_process
 from cluster.ports import free_port
 
 APPENDFSYNC_CHOICES = ("always", "everysec", "no")
@@ -85,11 +86,6 @@ class RedisProcess:
                 time.sleep(0.05)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process:
+            child_process.stop(self.process, 10)
         self.process = None
