@@ -1,49 +1,30 @@
-"""The local stack behind ``make run``: Redis, a Ray head with its dashboard, and the Serve app.
+"""The local stack behind ``make run``: ``python -m cluster up|down|status``.
 
-Everything runs in the foreground; Ctrl-C or SIGTERM stops what was started, in reverse order.
+``up`` starts Redis (unless ``REDIS_URL`` is set), a private Ray head with its dashboard and the Serve
+app behind the chosen ingress, in the foreground; Ctrl-C or SIGTERM stops what was started, in reverse
+order. ``down`` and ``status`` find that process through the state file. Each part has its own module;
+this one only puts them together, in order.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 
-from cluster.ingress import HAPROXY_FILES, configure_ingress
+from cluster import deploy
+from cluster.ingress import configure_ingress, remove_haproxy_files
 from cluster.jwt_secret import ensure_jwt_secret
 from cluster.ports import port_in_use
 from cluster.ray_head import RayHead
 from cluster.redis_process import RedisProcess
 from cluster.state import data_dir, read_state, remove_state, write_state
-
-APP_NAME = "ray-jobs"
-
-
-def _wait_healthy(url: str, timeout: float = 300) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if httpx.get(url, timeout=5).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    return False
-
-
-def _positive_int(name: str, default: int) -> int:
-    value = os.environ.get(name, str(default))
-    if not value.isdigit() or int(value) < 1:
-        raise RuntimeError(f"{name} must be a positive integer (got {value!r})")
-    return int(value)
 
 
 class LocalStack:
@@ -67,24 +48,14 @@ class LocalStack:
     def start(self) -> None:
         self.preflight()
         configure_ingress(self.ingress, data_dir(), self.host)
-        # Two HTTP replicas by default: one keeps answering while the other restarts, and each is one
-        # Python process (one core). They reserve no CPU, so they never hold back chunks.
-        self.replicas = _positive_int("SERVE_REPLICAS", 2)
+        self.replicas = deploy.replica_count()
         if not os.environ.get("REDIS_URL"):
             self.redis = RedisProcess(data_dir() / "redis").start()
             os.environ["REDIS_URL"] = self.redis.url
         ensure_jwt_secret(data_dir())
         os.environ.setdefault("RAY_DASHBOARD_URL", f"http://127.0.0.1:{self.dashboard_port}")
         self.head.start()
-        self._start_serve()
-
-    def _start_serve(self) -> None:
-        from ray import serve
-
-        from serve_app.deployment import build_app
-
-        serve.start(http_options={"host": self.host, "port": self.port})
-        serve.run(build_app({"num_replicas": self.replicas}), name=APP_NAME, route_prefix="/")
+        deploy.deploy_app(self.host, self.port, self.replicas)
 
     @property
     def base_url(self) -> str:
@@ -93,15 +64,10 @@ class LocalStack:
 
     def stop(self) -> None:
         if self.head.connected:
-            from ray import serve
-
-            try:
-                serve.shutdown()
-            except Exception as exc:  # the cluster may already be gone
-                print(f"serve shutdown: {type(exc).__name__}", file=sys.stderr)
+            deploy.shutdown_serve()
         self.head.stop()
-        if self.head.node_id is not None:  # HAProxy's config, socket and state files for this head node
-            shutil.rmtree(Path(HAPROXY_FILES) / self.head.node_id, ignore_errors=True)
+        if self.head.node_id is not None:
+            remove_haproxy_files(self.head.node_id)
         if self.redis is not None:
             self.redis.stop()
             self.redis = None
@@ -122,7 +88,7 @@ def up(ray_port: int | None = None, dashboard_host: str = "127.0.0.1", num_cpus:
     try:
         stack.start()
         listen_for_stop()  # ray.init installs its own handlers, which would skip our clean-up
-        if not _wait_healthy(f"{stack.base_url}/monitoring/health"):
+        if not deploy.wait_healthy(f"{stack.base_url}/monitoring/health"):
             print("The service did not become healthy; see the Ray logs under /tmp/ray/session_latest/logs.",
                   file=sys.stderr)
             return 1
