@@ -43,7 +43,7 @@ class ProjectStack:
         self.session_dir: str | None = None
         self.gcs_address: str | None = None
         self.node_id: str | None = None
-        self.ray_tmpdir: str | None = None  # cluster/local.py gives its Ray head a private RAY_TMPDIR
+        self.ray_tmpdir: str | None = None  # cluster/ray_head.py gives its Ray head a private RAY_TMPDIR
         # `cluster up` runs HAProxy unless SERVE_INGRESS=proxy (or HAProxy is switched off explicitly)
         self.haproxy = (self.extra_env.get("SERVE_INGRESS", os.environ.get("SERVE_INGRESS", "haproxy")) == "haproxy"
                         and self.extra_env.get("RAY_SERVE_ENABLE_HA_PROXY", "1") == "1")

@@ -10,7 +10,7 @@ import sys
 import ray
 from ray import serve
 
-from cluster.local import APP_NAME
+from cluster.deploy import APP_NAME
 from serve_app.deployment import build_app
 
 

@@ -24,8 +24,8 @@ from ipaddress import ip_network
 from pathlib import Path
 
 from cluster import haproxy_retries
+from cluster.haproxy_config import after_frontend_bind
 
-FRONTEND = "frontend http_frontend"
 MARKER = "# client address rules (cluster/haproxy_forwarding.py)"
 MAX_HEADER_FIELDS = 1000
 
@@ -52,12 +52,8 @@ def rewrite(config: str, trusted: list[str]) -> str:
     if MARKER in config:
         return config
     lines = config.splitlines()
-    try:
-        start = next(i for i, line in enumerate(lines) if line.strip() == FRONTEND)
-    except StopIteration:
-        raise SystemExit(f"haproxy_forwarding: no '{FRONTEND}' section in the config") from None
-    bind = next(i for i in range(start + 1, len(lines)) if lines[i].strip().startswith("bind "))
-    lines[bind + 1:bind + 1] = rules(trusted)
+    at = after_frontend_bind(lines, "haproxy_forwarding")
+    lines[at:at] = rules(trusted)
     # HAProxy refuses more than 101 header fields with a bare 400; the app's limit is on bytes
     # (MAX_HEADER_BYTES, answered with a 431 JSON), so let many small headers through to it
     lines.insert(lines.index("global") + 1, f"    tune.http.maxhdr {MAX_HEADER_FIELDS}")

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import re
 
-FRONTEND = "frontend http_frontend"
+from cluster.haproxy_config import after_frontend_bind
+
 MARKER = "# replay what a dead replica left unanswered, when safe (cluster/haproxy_retries.py)"
 RETRY_ON = "retry-on conn-failure empty-response"
 SAFE_METHODS = "GET HEAD OPTIONS"
@@ -43,11 +44,7 @@ def rewrite(config: str) -> str:
     if count == 0:
         raise SystemExit("haproxy_retries: no 'defaults' section in the config")
     lines = config.splitlines()
-    try:
-        start = next(i for i, line in enumerate(lines) if line.strip() == FRONTEND)
-    except StopIteration:
-        raise SystemExit(f"haproxy_retries: no '{FRONTEND}' section in the config") from None
-    bind = next(i for i in range(start + 1, len(lines)) if lines[i].strip().startswith("bind "))
+    at = after_frontend_bind(lines, "haproxy_retries")
     rules = [f"    {MARKER}",
              f"    acl l7_read method {SAFE_METHODS}",
              "    acl l7_post method POST",  # (ACL lines of one name are OR-ed, so two names)
@@ -56,4 +53,4 @@ def rewrite(config: str) -> str:
              "    http-request disable-l7-retry unless l7_read || l7_post l7_submission l7_keyed",
              # HAProxy replays only a request it had whole when it sent it: wait for the (small) body
              "    http-request wait-for-body time 2s if l7_post l7_submission l7_keyed"]
-    return "\n".join(lines[:bind + 1] + rules + lines[bind + 1:]) + "\n"
+    return "\n".join(lines[:at] + rules + lines[at:]) + "\n"

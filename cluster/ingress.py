@@ -7,10 +7,11 @@ Set in the environment before the Ray head starts (Ray's processes read it when 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from cluster import haproxy_forwarding
-from cluster.redis_process import free_port
+from cluster.ports import free_port
 
 INGRESS_MODES = ("haproxy", "proxy")
 HAPROXY_FILES = "/tmp/haproxy-serve"  # Serve's default base directory, one sub-directory per node
@@ -47,6 +48,11 @@ def configure_ingress(mode: str, work_dir: Path, host: str = "127.0.0.1") -> Non
             os.environ["INGRESS_PROXIES"] = ingress_sources(host)
     else:
         os.environ.setdefault("INGRESS_PROXIES", "")  # Serve's proxy hands the app the real TCP peer
+
+
+def remove_haproxy_files(node_id: str) -> None:
+    """HAProxy's config, socket and state files for a head node that has stopped."""
+    shutil.rmtree(Path(HAPROXY_FILES) / node_id, ignore_errors=True)
 
 
 def _max_header_bytes() -> int:

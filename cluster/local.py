@@ -1,81 +1,30 @@
-"""The local stack behind ``make run``: Redis, a Ray head with its dashboard, and the Serve app.
+"""The local stack behind ``make run``: ``python -m cluster up|down|status``.
 
-Everything runs in the foreground; Ctrl-C or SIGTERM stops what was started, in reverse order.
+``up`` starts Redis (unless ``REDIS_URL`` is set), a private Ray head with its dashboard and the Serve
+app behind the chosen ingress, in the foreground; Ctrl-C or SIGTERM stops what was started, in reverse
+order. ``down`` and ``status`` find that process through the state file. Each part has its own module;
+this one only puts them together, in order.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import httpx
 
-from cluster.ingress import HAPROXY_FILES, configure_ingress
-from cluster.redis_process import RedisProcess, free_port
-
-APP_NAME = "ray-jobs"
-RAY_START_ATTEMPTS = 3
-
-
-def data_dir() -> Path:
-    return Path(os.environ.get("DATA_DIR", ".data"))
-
-
-def state_file() -> Path:
-    return data_dir() / "stack.json"
-
-
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-            return False
-        except OSError:
-            return True
-
-
-def ensure_jwt_secret() -> None:
-    """Development only: keep a generated JWT secret under the data dir so sessions survive restarts."""
-    if os.environ.get("JWT_SECRET"):
-        return
-    if os.environ.get("ENVIRONMENT") == "production":
-        raise RuntimeError("JWT_SECRET must be set when ENVIRONMENT=production")
-    path = data_dir() / "jwt_secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    os.environ["JWT_SECRET"] = path.read_text().strip()
-
-
-def _wait_healthy(url: str, timeout: float = 300) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if httpx.get(url, timeout=5).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    return False
-
-
-def _positive_int(name: str, default: int) -> int:
-    value = os.environ.get(name, str(default))
-    if not value.isdigit() or int(value) < 1:
-        raise RuntimeError(f"{name} must be a positive integer (got {value!r})")
-    return int(value)
+from cluster import deploy
+from cluster.ingress import configure_ingress, remove_haproxy_files
+from cluster.jwt_secret import ensure_jwt_secret
+from cluster.ports import port_in_use
+from cluster.ray_head import RayHead
+from cluster.redis_process import RedisProcess
+from cluster.state import data_dir, read_state, remove_state, write_state
 
 
 class LocalStack:
@@ -84,15 +33,10 @@ class LocalStack:
         self.port = int(os.environ.get("PORT", "8000"))
         self.dashboard_port = int(os.environ.get("RAY_DASHBOARD_PORT", "8265"))
         self.dashboard_host = dashboard_host
-        self.ray_port = ray_port
-        self.num_cpus = num_cpus
+        self.head = RayHead(ray_port, dashboard_host, self.dashboard_port, num_cpus, data_dir() / "ray-start.log")
         self.redis: RedisProcess | None = None
-        self.head: subprocess.Popen | None = None
-        self.temp_dir: str | None = None
-        self.ray_started = False
         self.ingress = os.environ.get("SERVE_INGRESS", "haproxy")
         self.replicas = 0  # SERVE_REPLICAS, read by start()
-        self.node_id: str | None = None
 
     def preflight(self) -> None:
         for what, host, port in (("HTTP", self.host, self.port), ("Ray dashboard", self.dashboard_host,
@@ -104,92 +48,14 @@ class LocalStack:
     def start(self) -> None:
         self.preflight()
         configure_ingress(self.ingress, data_dir(), self.host)
-        # Two HTTP replicas by default: one keeps answering while the other restarts, and each is one
-        # Python process (one core). They reserve no CPU, so they never hold back chunks.
-        self.replicas = _positive_int("SERVE_REPLICAS", 2)
+        self.replicas = deploy.replica_count()
         if not os.environ.get("REDIS_URL"):
             self.redis = RedisProcess(data_dir() / "redis").start()
             os.environ["REDIS_URL"] = self.redis.url
-        ensure_jwt_secret()
+        ensure_jwt_secret(data_dir())
         os.environ.setdefault("RAY_DASHBOARD_URL", f"http://127.0.0.1:{self.dashboard_port}")
-        self._start_ray()
-        self._start_serve()
-
-    def _start_ray(self) -> None:
-        """Start a Ray head as a child ``ray start --head --block`` process, then connect to it.
-
-        The head gets a private temp dir and free ports for everything (GCS, client server, dashboard
-        agent), so it never collides with a Redis on 6379 or with another Ray on the machine, and
-        stopping it (SIGTERM to the child) stops exactly its own processes.
-        """
-        bin_dir = str(Path(sys.executable).parent)
-        # Job drivers started by `ray job submit` run `python` from this PATH: make it the venv's.
-        os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
-        if os.environ["RAY_AUTH_MODE"] == "token" and not os.environ.get("RAY_AUTH_TOKEN"):
-            subprocess.run([f"{bin_dir}/ray", "get-auth-token", "--generate"], check=True,
-                           stdout=subprocess.DEVNULL)  # ~/.ray/auth_token, shared with `ray job submit`
-        if self.ray_port is None:
-            # A private Ray temp dir (short: Ray's socket paths must fit 107 bytes). Our processes and the
-            # drivers of submitted jobs inherit RAY_TMPDIR, so "the current cluster" is always this one.
-            os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="ray-jobs-")
-        # else: a fixed GCS port for other nodes to join (compose, cloud): Ray's default /tmp/ray, so
-        # `ray status` and `ray health-check` find the head without extra settings.
-        self.temp_dir = os.path.join(os.environ.get("RAY_TMPDIR", tempfile.gettempdir()), "ray")
-        import ray  # after the settings above: Ray reads RAY_AUTH_MODE and RAY_TMPDIR when imported
-
-        from compute.config import get_compute_settings
-
-        namespace = get_compute_settings().ray_namespace
-        for attempt in range(1, RAY_START_ATTEMPTS + 1):
-            gcs_port = self._launch_head(bin_dir)
-            deadline = time.time() + 300  # a loaded 2-core machine can take minutes
-            while self.head.poll() is None:
-                try:
-                    ray.init(address=f"127.0.0.1:{gcs_port}", namespace=namespace, logging_level="WARNING")
-                    self.ray_started = True
-                    self.node_id = ray.get_runtime_context().get_node_id()
-                    return
-                except (ConnectionError, RuntimeError) as exc:
-                    if time.time() > deadline:
-                        raise RuntimeError(f"the Ray head did not come up: {exc}") from None
-                    time.sleep(1)
-            # `ray start` gave up (e.g. its raylet start-up timed out under load): try again, on new ports
-            failure = self._head_log_tail()
-            print(f"ray start failed (attempt {attempt} of {RAY_START_ATTEMPTS})", file=sys.stderr, flush=True)
-        raise RuntimeError(f"ray start failed: {failure}")
-
-    def _launch_head(self, bin_dir: str) -> int:
-        gcs_port = self.ray_port or free_port()
-        command = [f"{bin_dir}/ray", "start", "--head", "--block", f"--port={gcs_port}",
-                   f"--dashboard-host={self.dashboard_host}",
-                   f"--dashboard-port={self.dashboard_port}", "--dashboard-agent-listen-port=0",
-                   f"--ray-client-server-port={free_port()}", "--disable-usage-stats"]
-        if self.num_cpus is not None:
-            command.append(f"--num-cpus={self.num_cpus}")
-        data_dir().mkdir(parents=True, exist_ok=True)
-        with open(self._head_log, "ab") as log:  # a file, not a pipe nobody reads while the head runs
-            self.head = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        return gcs_port
-
-    @property
-    def _head_log(self) -> Path:
-        return data_dir() / "ray-start.log"
-
-    def _head_log_tail(self) -> str:
-        try:
-            return self._head_log.read_text(errors="replace")[-2000:]
-        except OSError:
-            return ""
-
-
-    def _start_serve(self) -> None:
-        from ray import serve
-
-        from serve_app.deployment import build_app
-
-        serve.start(http_options={"host": self.host, "port": self.port})
-        serve.run(build_app({"num_replicas": self.replicas}), name=APP_NAME, route_prefix="/")
+        self.head.start()
+        deploy.deploy_app(self.host, self.port, self.replicas)
 
     @property
     def base_url(self) -> str:
@@ -197,26 +63,11 @@ class LocalStack:
         return f"http://{host}:{self.port}"
 
     def stop(self) -> None:
-        if self.ray_started:
-            import ray
-            from ray import serve
-
-            try:
-                serve.shutdown()
-            except Exception as exc:  # the cluster may already be gone
-                print(f"serve shutdown: {type(exc).__name__}", file=sys.stderr)
-            ray.shutdown()
-            self.ray_started = False
-        if self.head is not None:
-            self.head.terminate()  # `ray start --block` stops the head's processes on SIGTERM
-            try:
-                self.head.wait(60)
-            except subprocess.TimeoutExpired:
-                self.head.kill()
-                self.head.wait()
-            self.head = None
-        if self.node_id is not None:  # HAProxy's config, socket and state files for this head node
-            shutil.rmtree(Path(HAPROXY_FILES) / self.node_id, ignore_errors=True)
+        if self.head.connected:
+            deploy.shutdown_serve()
+        self.head.stop()
+        if self.head.node_id is not None:
+            remove_haproxy_files(self.head.node_id)
         if self.redis is not None:
             self.redis.stop()
             self.redis = None
@@ -237,22 +88,19 @@ def up(ray_port: int | None = None, dashboard_host: str = "127.0.0.1", num_cpus:
     try:
         stack.start()
         listen_for_stop()  # ray.init installs its own handlers, which would skip our clean-up
-        if not _wait_healthy(f"{stack.base_url}/monitoring/health"):
+        if not deploy.wait_healthy(f"{stack.base_url}/monitoring/health"):
             print("The service did not become healthy; see the Ray logs under /tmp/ray/session_latest/logs.",
                   file=sys.stderr)
             return 1
-        state_file().parent.mkdir(parents=True, exist_ok=True)
-        state_file().touch(mode=0o600)  # the Redis URL may hold a password
-        state_file().write_text(json.dumps({"pid": os.getpid(), "url": stack.base_url,
-                                            "redis_url": os.environ["REDIS_URL"],
-                                            "dashboard": f"http://127.0.0.1:{stack.dashboard_port}",
-                                            "ray_logs": f"{stack.temp_dir}/session_latest/logs"}))
+        write_state({"pid": os.getpid(), "url": stack.base_url, "redis_url": os.environ["REDIS_URL"],
+                     "dashboard": f"http://127.0.0.1:{stack.dashboard_port}",
+                     "ray_logs": f"{stack.head.temp_dir}/session_latest/logs"})
         print(f"\n  Ray Jobs is up.\n"
               f"    UI             {stack.base_url}/\n"
               f"    API docs       {stack.base_url}/docs  (ReDoc: {stack.base_url}/redoc)\n"
               f"    HTTP ingress   {stack.ingress} (SERVE_INGRESS), {stack.replicas} replica(s) (SERVE_REPLICAS)\n"
               f"    Ray dashboard  http://127.0.0.1:{stack.dashboard_port}\n"
-              f"    Ray logs       {stack.temp_dir}/session_latest/logs\n"
+              f"    Ray logs       {stack.head.temp_dir}/session_latest/logs\n"
               f"  Press Ctrl-C to stop.\n", flush=True)
         while not stopping.wait(1.0):
             pass
@@ -264,25 +112,18 @@ def up(ray_port: int | None = None, dashboard_host: str = "127.0.0.1", num_cpus:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         stack.stop()
-        state_file().unlink(missing_ok=True)
-
-
-def _read_state() -> dict | None:
-    try:
-        return json.loads(state_file().read_text())
-    except (OSError, ValueError):
-        return None
+        remove_state()
 
 
 def down(timeout: float = 60) -> int:
-    state = _read_state()
+    state = read_state()
     if state is None:
         print("Nothing to stop (no stack started from this directory).")
         return 0
     try:
         os.kill(state["pid"], signal.SIGTERM)
     except ProcessLookupError:
-        state_file().unlink(missing_ok=True)
+        remove_state()
         print("The stack was not running.")
         return 0
     deadline = time.time() + timeout
@@ -298,7 +139,7 @@ def down(timeout: float = 60) -> int:
 
 
 def status() -> int:
-    state = _read_state()
+    state = read_state()
     if state is None:
         print("Not running.")
         return 1

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import redis
+
+from cluster import child_process
+from cluster.ports import free_port
 
 APPENDFSYNC_CHOICES = ("always", "everysec", "no")
 INSTALL_HINT = ("redis-server is not installed. Install it with your package manager, e.g. "
@@ -32,12 +34,6 @@ def appendfsync_setting(value: str | None = None) -> str:
     if value not in APPENDFSYNC_CHOICES:
         raise ValueError(f"REDIS_APPENDFSYNC must be one of {', '.join(APPENDFSYNC_CHOICES)}, got {value!r}")
     return value
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def ensure_redis_server(allow_install: bool = True) -> str:
@@ -90,11 +86,6 @@ class RedisProcess:
                 time.sleep(0.05)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process:
+            child_process.stop(self.process, 10)
         self.process = None

@@ -21,8 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from cluster import local
 from cluster.batch import has_credentials
+from cluster.state import read_state
 
 DEFAULT_DASHBOARD = "http://127.0.0.1:8265"
 DESCRIPTION = ("Run one job (cluster.batch) on a Ray cluster through the Ray Jobs API, follow its logs and "
@@ -58,7 +58,7 @@ def dashboard_address(explicit: str | None) -> str:
         return explicit
     if os.environ.get("RAY_API_SERVER_ADDRESS"):
         return os.environ["RAY_API_SERVER_ADDRESS"]
-    state = local._read_state() or {}
+    state = read_state() or {}
     return state.get("dashboard") or DEFAULT_DASHBOARD
 
 
@@ -67,7 +67,7 @@ def redis_url(explicit: str | None) -> str | None:
         return explicit
     if os.environ.get("REDIS_URL"):
         return os.environ["REDIS_URL"]
-    url = (local._read_state() or {}).get("redis_url")
+    url = (read_state() or {}).get("redis_url")
     if url and "://" not in url:  # the state file drops credentials ("user:pw@host..." -> "host...")
         url = f"redis://{url}"
     return url

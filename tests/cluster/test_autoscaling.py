@@ -26,7 +26,8 @@ import psutil
 import pytest
 import yaml
 
-from cluster.redis_process import RedisProcess, free_port
+from cluster.ports import free_port
+from cluster.redis_process import RedisProcess
 from tests.support.processes import processes_of
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ import httpx
 import psutil
 import pytest
 
-from cluster.local import port_in_use
+from cluster.ports import port_in_use
 from tests.support.local_stack import LocalStackProcess
 from tests.support.stack import REPO
 

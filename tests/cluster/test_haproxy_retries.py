@@ -3,7 +3,7 @@
 import subprocess
 
 from cluster.haproxy_retries import MARKER, RETRY_ON, rewrite
-from cluster.redis_process import free_port
+from cluster.ports import free_port
 
 CONFIG = """global
     maxconn 10

@@ -15,7 +15,7 @@ from argon2 import PasswordHasher
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from cluster.redis_process import free_port
+from cluster.ports import free_port
 from serve_app import security
 from serve_app.security import (
     API_TOKEN_PREFIX,

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from cluster.redis_process import free_port
+from cluster.ports import free_port
 from tests.support.stack import REPO
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from cluster.redis_process import free_port
+from cluster.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
