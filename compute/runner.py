@@ -170,7 +170,7 @@ class JobRunner:
             futures[asyncio.wrap_future(ref.future())] = (spec, ref)
             if len(futures) % 100 == 0:
                 await asyncio.sleep(0)  # a big job's fan-out must not stall the other jobs' progress
-        timeout = self.settings.job_timeout_seconds or kind.timeout_seconds
+        timeout = kind.time_budget(self.settings)
         facts: dict[int, ChunkFact] = {}
         try:
             await self._collect(record, futures, facts, time.monotonic() + timeout, timeout)

@@ -19,7 +19,7 @@ from serve_app.context import AppContext
 from serve_app.errors import install_error_handlers
 from serve_app.middleware import RequestSizeLimitMiddleware, SecurityHeadersMiddleware
 from serve_app.status_fast_path import StatusFastPath
-from serve_app.routes import auth, demo, jobs, me, monitoring, pages
+from serve_app.routes import auth, demo, jobs, kinds, me, monitoring, pages
 from serve_app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
                        max_header_bytes=settings.max_header_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
 
-    for module in (demo, jobs, auth, me, monitoring, pages):
+    for module in (demo, jobs, kinds, auth, me, monitoring, pages):
         app.include_router(module.router)
     static_dir = pages.FRONTEND_DIR / "static"
     if static_dir.is_dir():
