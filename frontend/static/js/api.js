@@ -12,7 +12,7 @@ export class ApiError extends Error {
     this.detail = detail;
     this.fieldErrors = fieldErrors; // {field: message} from a 422
     this.retryAfter = retryAfter; // seconds, from Retry-After on 429/503
-    this.limit = limit; // e.g. "5/minute" from a 429's X-RateLimit-Limit
+    this.limit = limit; // how many requests the limit allows, from X-RateLimit-Limit
   }
 }
 
