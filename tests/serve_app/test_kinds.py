@@ -46,6 +46,10 @@ def test_reported_demo_limits_are_the_enforced_ones(api):
     assert over_n.status_code == 422 and f"{demo['max_n']:,}" in over_n.json()["detail"]
     over_chunks = api.post("/jobs/demo", json={"n": 10, "chunks": demo["max_chunks"] + 1})
     assert over_chunks.status_code == 422 and over_chunks.json()["errors"][0]["field"] == "chunks"
+    message = f"Input should be greater than or equal to 1 (allowed: 1 to {demo['max_n']:,})"  # the guide's example
+    assert api.post("/jobs/demo", json={"n": 0, "chunks": 1}).json() == {
+        "detail": f"Invalid request: n: {message}",
+        "errors": [{"field": "n", "message": message, "type": "greater_than_equal"}]}
 
 
 def test_reported_job_limits_are_the_enforced_ones(api, user):
