@@ -173,7 +173,7 @@ class JobRunner:
         facts: dict[int, ChunkFact] = {}
         try:
             await collect_chunks(
-                pending, facts, timeout=self.settings.job_timeout_seconds or kind.timeout_seconds,
+                pending, facts, timeout=kind.time_budget(self.settings),
                 interval=PROGRESS_INTERVAL_SECONDS,
                 on_batch=lambda batch: metrics.chunks_completed(
                     record.kind, [f.ended_at - f.started_at for f in batch]),

@@ -18,7 +18,7 @@ from serve_app import __version__
 from serve_app.context import AppContext
 from serve_app.errors import install_error_handlers
 from serve_app.middleware import RequestSizeLimitMiddleware, SecurityHeadersMiddleware
-from serve_app.routes import auth, demo, jobs, me, monitoring, pages
+from serve_app.routes import auth, demo, jobs, kinds, me, monitoring, pages
 from serve_app.settings import Settings, get_settings
 from serve_app.status_reads import StatusFastPath, status_routes
 
@@ -57,7 +57,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
         redoc_url="/redoc",
     )
     install_error_handlers(app)
-    routers = [module.router for module in (demo, jobs, auth, me, monitoring, pages)]
+    routers = [module.router for module in (demo, jobs, kinds, auth, me, monitoring, pages)]
     # the innermost middleware (added first): CORS, size limits and security headers apply to it too
     app.add_middleware(StatusFastPath, fastapi_app=app, routes=[r for router in routers for r in status_routes(router)])
     app.add_middleware(

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, field_validator
 
+from compute.kinds import JobKind
 from compute.records import ChunkFact, JobRecord, JobStatus
 
 
@@ -41,6 +42,48 @@ class JobCreate(BaseModel):
 
 class DemoJobCreate(JobCreate):
     """A demo job (no account). Maxima: DEMO_MAX_N, DEMO_MAX_CHUNKS."""
+
+
+class KindOut(BaseModel):
+    """A job kind the cluster runs."""
+
+    name: str = Field(description="The value of a job's `kind`.")
+    description: str
+    timeout_seconds: float = Field(description="A job's wall-clock budget (JOB_TIMEOUT_SECONDS, or the kind's own).")
+
+    @classmethod
+    def from_kind(cls, kind: JobKind) -> "KindOut":
+        return cls(name=kind.name, description=kind.description, timeout_seconds=kind.time_budget())
+
+
+RateLimit = Annotated[str, Field(description="Requests per client IP, in the `limits` syntax: `5/minute`.")]
+
+
+class DemoLimitsOut(BaseModel):
+    max_n: int = Field(description="Largest n (DEMO_MAX_N for demo jobs, MAX_N for signed-in jobs).")
+    max_chunks: int = Field(description="Most chunks (DEMO_MAX_CHUNKS, MAX_CHUNKS).")
+    rate_limit: RateLimit
+
+
+class JobLimitsOut(DemoLimitsOut):
+    max_active_jobs: int = Field(description="Pending or running jobs per user (MAX_ACTIVE_JOBS_PER_USER).")
+
+
+class RateLimitOut(BaseModel):
+    rate_limit: RateLimit
+
+
+class LimitsOut(BaseModel):
+    jobs: JobLimitsOut = Field(description="`POST /jobs` (signed in); rate limit RATE_LIMIT_JOBS.")
+    demo: DemoLimitsOut = Field(description="`POST /jobs/demo`; rate limit RATE_LIMIT_DEMO.")
+    login: RateLimitOut = Field(description="Sign-in and registration, per IP and per email (RATE_LIMIT_LOGIN).")
+
+
+class KindsOut(BaseModel):
+    """What a job may be: the registered kinds (by name) and the limits the server enforces."""
+
+    kinds: list[KindOut]
+    limits: LimitsOut
 
 
 class JobAccepted(BaseModel):

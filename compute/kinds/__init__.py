@@ -37,6 +37,10 @@ class JobKind:
     def split(self, n: int, chunks: int) -> list[ChunkSpec]:
         return split_range(n, chunks)
 
+    def time_budget(self, settings=None) -> float:
+        """A job's wall-clock budget in seconds: JOB_TIMEOUT_SECONDS when set, else this kind's own."""
+        return (settings or get_compute_settings()).job_timeout_seconds or self.timeout_seconds
+
 
 def split_range(n: int, chunks: int) -> list[ChunkSpec]:
     """Split 1..n into ``min(chunks, n)`` contiguous ranges whose sizes differ by at most one."""

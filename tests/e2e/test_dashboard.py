@@ -78,12 +78,8 @@ def test_register_sign_in_submit_and_watch_live(page):
     expect(first.get_by_role("cell").nth(7)).to_have_text("2,000,001,000,000", timeout=30_000)
     expect(first.locator(".badge")).to_have_text("completed")
 
-    # A slow job (test-only kind, added to the select): running, then completed — live, no reload.
-    page.evaluate("""() => {
-        const select = document.querySelector('#job-kind');
-        select.add(new Option('sleepy_sum', 'sleepy_sum'));
-        select.value = 'sleepy_sum';
-    }""")
+    # A slow job (a test-only kind: the select lists what GET /kinds lists): running, then completed — live, no reload.
+    page.locator("#job-kind").select_option("sleepy_sum")
     page.get_by_label("n", exact=True).fill("10000")  # two chunks of 5,000 numbers: ~5 s running
     page.get_by_label("Chunks").fill("2")
     page.get_by_role("button", name="Submit job").click()

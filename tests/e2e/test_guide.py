@@ -63,6 +63,7 @@ def test_guide_links_and_real_host(page, server):
 def test_demo_examples_run_as_written(page):
     page.goto("/guide")
     shell = Shell(examples_on(page), {})
+    assert {"range_sum", "prime_count"} <= {kind["name"] for kind in shell.json("kinds")["kinds"]}
     accepted = shell.json("demo-submit", 202)
     assert accepted["status"] == "pending"
     shell.variables["JOB_ID"] = accepted["job_id"]

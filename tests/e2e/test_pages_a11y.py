@@ -17,12 +17,15 @@ SIGNED_IN = [("dashboard", "/dashboard"), ("job", "/dashboard/jobs/{big}")]
 def wait_until_ready(page, name):
     expect(page.locator(".nav-auth > *").first).to_be_attached()  # the navbar knows who is signed in
     expect(page.locator(".health")).not_to_have_attribute("data-state", "unknown")
+    expect(page.locator("[data-limit]").filter(has_text="…")).to_have_count(0)  # the limits from GET /kinds
     if name == "home":
         expect(page.locator("#cl-nodes")).to_have_text(re.compile(r"^\d+$"))
     elif name == "dashboard":
         expect(page.locator("#jobs-body tr[data-job-id]").first).to_be_visible()
         expect(page.locator("#token-list li[data-token-id]").first).to_be_visible()
         expect(page.locator("#stat-total")).not_to_have_text("—")
+    elif name == "guide":
+        expect(page.locator("#kinds-body tr[data-kind]").first).to_be_visible()
     elif name == "job":
         expect(page.locator(".timeline-bar").first).to_be_visible()
 

@@ -12,7 +12,7 @@ export class ApiError extends Error {
     this.detail = detail;
     this.fieldErrors = fieldErrors; // {field: message} from a 422
     this.retryAfter = retryAfter; // seconds, from Retry-After on 429/503
-    this.limit = limit; // e.g. "5/minute" from a 429's X-RateLimit-Limit
+    this.limit = limit; // how many requests the limit allows, from X-RateLimit-Limit
   }
 }
 
@@ -30,64 +30,15 @@ export function hasSessionHint() {
 
 // ---- exact JSON ------------------------------------------------------------------------------
 
-const SOURCE_REVIVER = (() => {
-  try {
-    let seen = false;
-    JSON.parse("12345678901234567890", (key, value, context) => {
-      seen = Boolean(context && context.source === "12345678901234567890");
-      return value;
-    });
-    return seen;
-  } catch {
-    return false;
-  }
-})();
-
 const INTEGER = /^-?\d+$/;
 
 /** JSON.parse that keeps integers beyond 2^53 exact, as BigInt. */
 export function parseJson(text) {
-  if (SOURCE_REVIVER) {
-    return JSON.parse(text, (key, value, context) =>
-      typeof value === "number" && !Number.isSafeInteger(value) && context && INTEGER.test(context.source)
-        ? BigInt(context.source)
-        : value,
-    );
-  }
-  return parseJsonQuoting(text);
-}
-
-/** Fallback for engines without the reviver's `context.source`: quote long integer literals
- *  (outside strings) with a one-off marker, then turn the marked strings into BigInt. */
-export function parseJsonQuoting(text) {
-  const tag = `big${Math.random().toString(36).slice(2)}:`;
-  const marker = `\u0000${tag}`; // what a marked string starts with once parsed
-  let out = "";
-  let i = 0;
-  let inString = false;
-  while (i < text.length) {
-    const ch = text[i];
-    if (inString) {
-      out += ch;
-      if (ch === "\\") { out += text[i + 1] ?? ""; i += 2; continue; }
-      if (ch === '"') inString = false;
-      i += 1;
-      continue;
-    }
-    if (ch === '"') { inString = true; out += ch; i += 1; continue; }
-    if (ch === "-" || (ch >= "0" && ch <= "9")) {
-      let j = i + 1;
-      while (j < text.length && /[0-9eE+\-.]/.test(text[j])) j += 1;
-      const token = text.slice(i, j);
-      out += INTEGER.test(token) && token.replace("-", "").length > 15 ? `"\\u0000${tag}${token}"` : token;
-      i = j;
-      continue;
-    }
-    out += ch;
-    i += 1;
-  }
-  return JSON.parse(out, (key, value) =>
-    typeof value === "string" && value.startsWith(marker) ? BigInt(value.slice(marker.length)) : value,
+  // The reviver's context.source (Chrome 114, Firefox 135, Safari 18.4) has the digits; an older browser gets plain JSON.parse, big numbers rounded.
+  return JSON.parse(text, (key, value, context) =>
+    typeof value === "number" && !Number.isSafeInteger(value) && INTEGER.test(context?.source ?? "")
+      ? BigInt(context.source)
+      : value,
   );
 }
 

@@ -3,13 +3,13 @@
 import { api, ApiError, followMyJobs, isTerminal } from "./api.js";
 import { chunksText, formatDuration, formatFullTime, formatInt, kindLabel, percentOf, shortId } from "./format.js";
 import { initLayout, signInProblem } from "./layout.js";
+import { showKinds, showLimits } from "./limits.js";
 import {
   $, badge, clearFormErrors, confirmCancelJob, confirmDialog, copyButton, el, progressBar, readInt, setBadge, setBusy,
   setFieldError, showAlert, showFieldErrors, toast, updateProgress,
 } from "./ui.js";
 
 const PAGE_SIZE = 10;
-const LIMITS = { n: [1, 1_000_000_000], chunks: [1, 1000] };
 const POLL_MS = 2000; // only when the live stream is refused
 const state = { offset: 0, total: 0, status: "", stopStream: null, pollTimer: null, mine: new Set(), lastToken: null };
 
@@ -225,13 +225,15 @@ function setupSubmit() {
   const form = $("#job-form");
   const button = $("#job-submit");
   const errorBox = $("#job-form-error");
+  showKinds($("#job-kind"), (kind) => `${kind.name} — ${kind.description}`);
   for (const id of ["#job-n", "#job-chunks"]) $(id).addEventListener("input", (e) => setFieldError(e.target, ""));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    await showLimits(); // the inputs' max attributes come from GET /kinds
     clearFormErrors(form);
     showAlert(errorBox, "");
-    const n = readInt($("#job-n"), LIMITS.n, "n");
-    const chunks = readInt($("#job-chunks"), LIMITS.chunks, "Chunks");
+    const n = readInt($("#job-n"), "n");
+    const chunks = readInt($("#job-chunks"), "Chunks");
     if (n.error) setFieldError($("#job-n"), n.error);
     if (chunks.error) setFieldError($("#job-chunks"), chunks.error);
     if (n.error || chunks.error) {

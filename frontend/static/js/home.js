@@ -1,13 +1,13 @@
 // Home: the Try-It demo (submit, live progress, exact result, 429 countdown) and live cluster cards.
 
 import { api, ApiError, followJob } from "./api.js";
-import { chunksText, formatDuration, formatInt, formatNumber, percentOf } from "./format.js";
+import { chunksText, formatDuration, formatInt, formatNumber, kindLabel, percentOf } from "./format.js";
 import { initLayout } from "./layout.js";
+import { rateText, showKinds, showLimits } from "./limits.js";
 import { renderTimeline } from "./timeline.js";
 import { $, clearFormErrors, readInt, setBadge, setFieldError, showAlert, showFieldErrors, updateProgress } from "./ui.js";
 
 const CLUSTER_EVERY_MS = 5000;
-const LIMITS = { n: [1, 10_000], chunks: [1, 8] };
 
 initLayout({ active: "home" }).then((user) => {
   if (user) {
@@ -18,6 +18,8 @@ initLayout({ active: "home" }).then((user) => {
 });
 
 // ---- Try It ------------------------------------------------------------------------------------
+
+showKinds($("#try-kind"), (kind) => kindLabel(kind.name));
 
 const form = $("#try-form");
 const runButton = $("#try-run");
@@ -30,10 +32,11 @@ let stopFollowing = null;
 let countdownTimer = null;
 let lastStatus = null;
 
-function validate() {
+async function validate() {
+  await showLimits(); // the inputs' max attributes come from GET /kinds
   clearFormErrors(form);
-  const n = readInt($("#try-n"), LIMITS.n, "n");
-  const chunks = readInt($("#try-chunks"), LIMITS.chunks, "Chunks");
+  const n = readInt($("#try-n"), "n");
+  const chunks = readInt($("#try-chunks"), "Chunks");
   if (n.error) setFieldError($("#try-n"), n.error);
   if (chunks.error) setFieldError($("#try-chunks"), chunks.error);
   if (n.error || chunks.error) {
@@ -79,10 +82,12 @@ async function showTimeline(jobId) {
   }
 }
 
-function limitText(error) {
-  const match = /\((\d+)\s*\/\s*(second|minute|hour|day)\)/i.exec(error.detail || "");
-  if (match) return `${match[1]} runs per ${match[2].toLowerCase()}`;
-  return error.limit ? `${error.limit} runs per minute` : "5 runs per minute";
+/** The limit a 429 names ("Rate limit exceeded (3/hour)…"), else the one GET /kinds reported. */
+async function limitText(error) {
+  const named = /\(([^()]*\d[^()]*)\)/.exec(error.detail || "");
+  if (named) return rateText(named[1], "runs");
+  const config = await showLimits();
+  return config ? rateText(config.limits.demo.rate_limit, "runs") : "the demo's rate limit";
 }
 
 function startCountdown(seconds, text) {
@@ -110,7 +115,7 @@ function startCountdown(seconds, text) {
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   if (runButton.disabled) return;
-  const body = validate();
+  const body = await validate();
   if (!body) return;
   showAlert(errorBox, "");
   if (stopFollowing) stopFollowing();
@@ -137,7 +142,7 @@ form.addEventListener("submit", async (event) => {
     });
   } catch (error) {
     if (error instanceof ApiError && error.status === 429) {
-      startCountdown(error.retryAfter ?? 60, limitText(error));
+      startCountdown(error.retryAfter ?? 60, await limitText(error));
       return;
     }
     runButton.disabled = false;

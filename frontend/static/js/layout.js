@@ -1,7 +1,9 @@
 // The frame of every page: navbar (links, auth state, health dot, theme toggle, hamburger),
-// footer and toast region. Pages call initLayout() and await the signed-in user (or null).
+// footer and toast region, and the page's limits (limits.js). Pages call initLayout() and await the
+// signed-in user (or null).
 
 import { api, ApiError, hasSessionHint } from "./api.js";
+import { showLimits } from "./limits.js";
 import { el, icon, toast } from "./ui.js";
 
 export const RAY_DASHBOARD_URL = "http://127.0.0.1:8265";
@@ -201,6 +203,7 @@ export async function initLayout({ active = "", wide = false } = {}) {
   const footer = document.getElementById("site-footer");
   if (footer) footer.replaceChildren(buildFooter());
   if (wide) document.querySelectorAll(".site-header .container, .site-footer .container").forEach((n) => n.classList.add("container-wide"));
+  showLimits(); // the page's limits, from GET /kinds
 
   const user = await currentUser();
   auth.replaceChildren(...(user ? [userMenu(user)] : signedOutLinks()));

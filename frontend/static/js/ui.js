@@ -147,13 +147,17 @@ export function toast(message, { kind = "info", timeout = 5000 } = {}) {
 
 // ---- forms -----------------------------------------------------------------------------------
 
-/** A whole number from a text input within [min, max]: { value } or { error } naming the field. */
-export function readInt(input, [min, max], name) {
+/** A whole number from a number input within its min and max attributes: { value } or { error } naming the field. */
+export function readInt(input, name) {
   const raw = input.value.trim();
   if (!raw) return { error: `Enter ${name}.` };
   if (!/^\d+$/.test(raw)) return { error: `${name} must be a whole number.` };
   const value = Number(raw);
-  if (value < min || value > max) return { error: `${name} must be between ${formatInt(min)} and ${formatInt(max)}.` };
+  const min = Number(input.min || 1);
+  const max = input.max ? Number(input.max) : Infinity; // no max yet: the server checks it
+  if (value < min || value > max) {
+    return { error: max === Infinity ? `${name} must be at least ${formatInt(min)}.` : `${name} must be between ${formatInt(min)} and ${formatInt(max)}.` };
+  }
   return { value };
 }
 
