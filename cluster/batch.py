@@ -96,13 +96,16 @@ async def run(args, record, max_active: int) -> int:
     try:
         await events.__anext__()  # subscribed before the job can move, so no change is missed
         started = time.monotonic()
+        runner = await asyncio.to_thread(get_runner)
+
+        async def hand_off(job_id: str) -> None:
+            await runner.submit.remote(job_id)
+
         try:  # the same acceptance as over HTTP: the active-job limit, the record, the hand-off
-            await submission.accept(store, lambda: asyncio.to_thread(get_runner), record, index_owner=True,
-                                    max_active=max_active)
+            await submission.accept(store, hand_off, record, index_owner=True, max_active=max_active)
         except submission.Refused as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-        runner = await asyncio.to_thread(get_runner)
         print(f"job_id: {job_id}", flush=True)
         print(f"submitted: kind={record.kind} n={record.n} chunks={record.total_chunks} owner={record.owner}",
               flush=True)

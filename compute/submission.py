@@ -64,21 +64,33 @@ def prepare(owner: str, kind: str, n: int, chunks: int, limits: JobLimits) -> Jo
                      total_chunks=len(job_kind.split(n, chunks)), created_at=time.time())
 
 
-async def accept(store: JobStore, runner: Callable[[], Awaitable], record: JobRecord, *,
-                 index_owner: bool, max_active: int = 0) -> None:
-    """Store the pending job (unless its owner is at ``max_active``) and hand it to the runner.
+HandOff = Callable[[str], Awaitable[None]]
 
-    A runner slow to acknowledge does not refuse the job: it is durable in Redis and the runner's
-    sweep starts it anyway. A cluster that cannot be reached fails the job visibly instead.
+
+async def accept(store: JobStore, hand_off: HandOff, record: JobRecord, *, index_owner: bool,
+                 max_active: int = 0, timeout: float = SUBMIT_TIMEOUT_SECONDS) -> None:
+    """Store the pending job (unless its owner is at ``max_active``) and ``hand_off(job_id)`` to the
+    runner (``AppContext.hand_off`` over HTTP, the runner actor's ``submit`` in ``cluster.batch``).
+
+    A runner slow to acknowledge does not refuse the job: it is durable in Redis, the hand-off goes on
+    in the background, and the runner's sweep starts it anyway. A cluster that cannot be reached
+    fails the job visibly instead.
     """
     if not await store.create_job(record, index_owner=index_owner, max_active=max_active):
         raise TooManyActiveJobs(max_active)
+    delivery = asyncio.ensure_future(hand_off(record.job_id))
     try:
-        handle = await runner()
-        await asyncio.wait_for(handle.submit.remote(record.job_id), SUBMIT_TIMEOUT_SECONDS)
-    except asyncio.TimeoutError:
+        await asyncio.wait_for(asyncio.shield(delivery), timeout)
+    except TimeoutError:
         log.warning("runner slow to acknowledge job %s; it stays queued", record.job_id)
+        delivery.add_done_callback(_log_late_failure)
     except Exception as exc:
         log.warning("could not hand job %s to the runner: %s", record.job_id, type(exc).__name__)
         await store.finish(record, JobStatus.failed, detail="The compute cluster could not accept the job.")
         raise ClusterUnavailable() from None
+
+
+def _log_late_failure(delivery: asyncio.Future) -> None:
+    if not delivery.cancelled() and delivery.exception() is not None:
+        log.warning("a late hand-off failed (%s); the runner's sweep starts the job",
+                    type(delivery.exception()).__name__)

@@ -52,6 +52,11 @@ class AppContext:
             self._runner = await asyncio.to_thread(get_runner)  # a blocking call to Ray's GCS
         return self._runner
 
+    async def hand_off(self, job_id: str) -> None:
+        """Give an accepted job to the runner (``compute.submission.accept`` bounds the wait)."""
+        runner = await self.runner()
+        await runner.submit.remote(job_id)
+
     async def existing_runner(self):
         """The runner's handle without creating it (ValueError if there is none): for reads."""
         if self._runner is None:

@@ -5,7 +5,7 @@ more than the read itself (a leaner route class still went through FastAPI's rou
 rate of this path, bench/README.md). So a status route says what it is with ``@status_read(owner)``,
 the app factory collects those routes from the routers it includes (``status_routes``, any prefix),
 and this middleware, the innermost one (CORS, size limits and security headers still apply),
-serves exactly them by calling what the route calls: ``valid_job_id``, the route's owner function,
+serves them for job-id-shaped ids by calling what the route calls: the route's owner function and
 ``job_views.job_response``. Their errors are answered once, by the app's own exception handlers,
 so every status and body is the route's.
 """
@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
 from serve_app.context import AppContext
-from serve_app.deps import valid_job_id
+from serve_app.deps import JOB_ID_PATTERN
 from serve_app.job_views import job_response
 
 Owner = Callable[[Request, AppContext], Awaitable[str]]
@@ -72,7 +72,8 @@ class StatusFastPath:
         if scope["type"] == "http" and scope["method"] == "GET":
             for route in self.routes:
                 match = route.regex.match(scope["path"])
-                if match:
+                # only job-id-shaped ids: any other segment is the router's (``/jobs/events``, or a 404)
+                if match and JOB_ID_PATTERN.match(match["job_id"]):
                     return await self._serve(scope, receive, send, match["job_id"], route.owner)
         await self.app(scope, receive, send)
 
@@ -80,7 +81,7 @@ class StatusFastPath:
         request = Request(scope, receive)
         try:
             ctx = request.app.state.ctx
-            response = await job_response(ctx, await valid_job_id(job_id), await owner(request, ctx))
+            response = await job_response(ctx, job_id, await owner(request, ctx))
         except Exception as exc:  # answered by the app's handler, as the route's error would be
             handler = _handler_for(self.fastapi_app, exc)
             if handler is None:

@@ -75,7 +75,7 @@ async def submit_job(
             return Submission(replay, replayed=True)
     try:
         headers = await ctx.limiter.hit(rate.name, rate.limit, rate.key)
-        await submission.accept(ctx.store, ctx.runner, record, index_owner=index_owner,
+        await submission.accept(ctx.store, ctx.hand_off, record, index_owner=index_owner,
                                 max_active=limits.max_active)
     except BaseException as exc:
         await _release(ctx, idempotency_scope, idempotency_key)

@@ -133,3 +133,13 @@ def test_the_fast_path_table_is_the_marked_routes_under_any_prefix():
     route = status_routes(jobs.router)[0]
     assert route.regex.match("/jobs/abc")["job_id"] == "abc"
     assert not route.regex.match("/jobs/abc/chunks") and not route.regex.match("/jobs/")
+
+
+def test_routes_declared_before_a_status_route_keep_their_paths(own_redis):
+    """``/jobs/events`` has the shape of ``/jobs/{job_id}``: the router, not the fast path, answers it."""
+
+    async def scenario(client: httpx.AsyncClient, ctx: AppContext):
+        return await client.get("/jobs/events")
+
+    response = asyncio.run(_with_app(own_redis.url, scenario))
+    assert response.status_code == 401 and response.json() == {"detail": "Not authenticated."}
