@@ -18,16 +18,21 @@ from serve_app import __version__
 from serve_app.context import AppContext
 from serve_app.errors import install_error_handlers
 from serve_app.middleware import RequestSizeLimitMiddleware, SecurityHeadersMiddleware
-from serve_app.routes import auth, demo, jobs, kinds, me, monitoring, pages
+from serve_app.routes import auth, demo, jobs, kinds, me, monitoring, pages, probes
 from serve_app.settings import Settings, get_settings
 from serve_app.status_reads import StatusFastPath, status_routes
 
 log = logging.getLogger(__name__)
+API_VERSION_PREFIX = "/v1"
+API_PREFIXES = (API_VERSION_PREFIX, "")
 
 DESCRIPTION = """
 Submit a computation, watch it split into chunks that run as Ray tasks across the cluster,
-and read the exact result. Demo jobs need no account; `/jobs` needs a bearer token
-(a JWT from `/auth/login` or an API token from `/me/tokens`).
+and read the exact result. Demo jobs need no account; `/v1/jobs` needs a bearer token
+(a JWT from `/v1/auth/login` or an API token from `/v1/me/tokens`).
+
+Every path below also answers without its `/v1` prefix (`/jobs`, `/me`, ...): the short form is an
+alias of the same route, kept for the paths in the README.
 """
 
 
@@ -55,11 +60,14 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url="/redoc",
+        # operation ids are the endpoints' names (create_job, get_job, ...): generated clients read well
+        generate_unique_id_function=lambda route: route.name,
     )
     install_error_handlers(app)
-    routers = [module.router for module in (demo, jobs, kinds, auth, me, monitoring, pages)]
+    api_routers = [module.router for module in (demo, jobs, kinds, auth, me, monitoring)]
     # the innermost middleware (added first): CORS, size limits and security headers apply to it too
-    app.add_middleware(StatusFastPath, fastapi_app=app, routes=[r for router in routers for r in status_routes(router)])
+    app.add_middleware(StatusFastPath, fastapi_app=app, routes=[
+        route for prefix in API_PREFIXES for router in api_routers for route in status_routes(router, prefix)])
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origin_list,
@@ -72,8 +80,12 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
                        max_header_bytes=settings.max_header_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
 
-    for router in routers:
-        app.include_router(router)
+    # Every API route answers under /v1 (documented) and without it (the README's paths: an alias).
+    for prefix in API_PREFIXES:
+        for router in api_routers:
+            app.include_router(router, prefix=prefix, include_in_schema=prefix == API_VERSION_PREFIX)
+    app.include_router(probes.router)
+    app.include_router(pages.router)
     static_dir = pages.FRONTEND_DIR / "static"
     if static_dir.is_dir():
         app.mount("/static", RevalidatedStaticFiles(directory=static_dir), name="static")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, field_validator
 
@@ -185,6 +185,28 @@ class HealthOut(BaseModel):
     ray: str
     version: str
     ray_dashboard_url: str
+
+
+class LivenessOut(BaseModel):
+    status: Literal["healthy"]
+    service: str
+    version: str
+
+
+class ReadinessOut(BaseModel):
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, str] = Field(description="`ok`, or why the dependency does not answer.")
+    timestamp: float
+
+
+class ServiceStatsOut(BaseModel):
+    timestamp: float
+    jobs_total: int
+    jobs_by_status: dict[str, int] = Field(description="Pending and running now; completed, failed and cancelled "
+                                           "ever (since the counters began).")
+    chunks_per_second: float = Field(description="Chunks finished per second over the last minute.")
+    queued_chunks: int = Field(description="Chunks of pending and running jobs not finished yet.")
+    active_users: int = Field(description="Owners with a pending or running job (demo jobs count as one).")
 
 
 class NodeOut(BaseModel):

@@ -15,7 +15,7 @@ router = APIRouter(tags=["kinds"])
 @router.get("/kinds", response_model=KindsOut, summary="Job kinds and the limits on jobs",
             description="The kinds a job's `kind` may name (sorted by name) and the limits the server "
             "enforces on `POST /jobs` and `POST /jobs/demo`, from its settings.")
-async def kinds(ctx: Ctx, response: Response) -> KindsOut:
+async def list_kinds(ctx: Ctx, response: Response) -> KindsOut:
     settings = ctx.settings
     response.headers["Cache-Control"] = "no-cache"  # a config read: revalidated on use, so new settings show at once
     return KindsOut(

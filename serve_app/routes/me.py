@@ -19,14 +19,14 @@ MAX_TOKENS_PER_USER = 20
 
 
 @router.get("", response_model=UserOut, summary="Your profile", responses=ERRORS(401, 503))
-async def profile(user: CurrentUser, ctx: Ctx) -> UserOut:
+async def get_me(user: CurrentUser, ctx: Ctx) -> UserOut:
     stored = await ctx.accounts.get_user(user.user_id)
     created = iso_time(stored["created_at"]) if stored else None
     return UserOut(user_id=user.user_id, email=user.email, created_at=created)
 
 
 @router.get("/stats", response_model=StatsOut, summary="Your job statistics", responses=ERRORS(401, 503))
-async def stats(user: CurrentUser, ctx: Ctx) -> StatsOut:
+async def get_my_stats(user: CurrentUser, ctx: Ctx) -> StatsOut:
     counters = await ctx.store.owner_stats(user.user_id)
     completed, failed, cancelled = (counters.get(k, 0) for k in ("completed", "failed", "cancelled"))
     total = counters.get("total_jobs", 0)

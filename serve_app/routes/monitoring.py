@@ -1,4 +1,4 @@
-"""Health and cluster figures (public, read-only)."""
+"""Health, readiness and service figures (public, read-only); liveness is ``/healthz`` (probes.py)."""
 
 import asyncio
 import time
@@ -7,9 +7,10 @@ import ray
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from compute.records import JobStatus
 from serve_app import __version__
 from serve_app.deps import Ctx
-from serve_app.schemas import ClusterOut, HealthOut, NodeOut
+from serve_app.schemas import ClusterOut, HealthOut, NodeOut, ReadinessOut, ServiceStatsOut
 
 router = APIRouter(prefix="/monitoring", tags=["monitoring"])
 HEALTH_TIMEOUT_SECONDS = 3
@@ -24,18 +25,53 @@ async def _check(probe) -> str:
         return f"unavailable ({type(exc).__name__})"
 
 
-@router.get("/health", response_model=HealthOut, summary="Liveness of the API, Redis and Ray",
+async def _runner_answers(ctx) -> None:
+    runner = await ctx.existing_runner()  # looks the runner up; only startup and submissions create it
+    await runner.active_jobs.remote()
+
+
+@router.get("/health", response_model=HealthOut, summary="Health of the API, Redis and the job runner (Ray)",
             responses={503: {"model": HealthOut, "description": "Redis or Ray is unreachable."}})
 async def health(ctx: Ctx):
-    async def ray_probe():  # looks the runner up; only startup and submissions create it
-        runner = await ctx.existing_runner()
-        await runner.active_jobs.remote()
-
-    redis_state, ray_state = await asyncio.gather(_check(ctx.store.ping()), _check(ray_probe()))
+    redis_state, ray_state = await asyncio.gather(_check(ctx.store.ping()), _check(_runner_answers(ctx)))
     healthy = redis_state == "ok" and ray_state == "ok"
     body = HealthOut(status="ok" if healthy else "degraded", redis=redis_state, ray=ray_state, version=__version__,
                      ray_dashboard_url=ctx.settings.ray_dashboard_url)
     return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)
+
+
+@router.get("/ready", response_model=ReadinessOut, summary="Readiness: Redis, Ray and the job runner answer",
+            description="200 when this replica can take jobs; 503 otherwise, with `checks` naming what does not "
+            "answer (for load balancers and Kubernetes readiness probes).",
+            responses={503: {"model": ReadinessOut, "description": "Something the service needs does not answer."}})
+async def ready(ctx: Ctx):
+    names = ("redis", "ray", "runner")
+    probes = (ctx.store.ping(), asyncio.to_thread(ray.cluster_resources), _runner_answers(ctx))
+    checks = dict(zip(names, await asyncio.gather(*map(_check, probes))))
+    is_ready = all(state == "ok" for state in checks.values())
+    body = ReadinessOut(status="ready" if is_ready else "not_ready", checks=checks, timestamp=time.time())
+    return JSONResponse(body.model_dump(), status_code=200 if is_ready else 503)
+
+
+@router.get("/stats", response_model=ServiceStatsOut, summary="Jobs by status, chunk rate, queued chunks, active users",
+            responses={503: {"description": "Redis is unreachable."}})
+async def get_service_stats(ctx: Ctx) -> ServiceStatsOut:
+    stats = await ctx.store.service_stats()
+    active = await ctx.store.get_jobs(await ctx.store.active_job_ids())
+    counters = stats["counters"]
+    by_status = {status.value: 0 for status in JobStatus}
+    for record in active:
+        by_status[record.status.value] += 1
+    for status in ("completed", "failed", "cancelled"):
+        by_status[status] = counters.get(status, 0)
+    return ServiceStatsOut(
+        timestamp=time.time(),
+        jobs_total=counters.get("total_jobs", 0),
+        jobs_by_status=by_status,
+        chunks_per_second=round(stats["chunks_per_second"], 2),
+        queued_chunks=sum(r.total_chunks - r.completed_chunks for r in active),
+        active_users=len({r.owner for r in active}),
+    )
 
 
 def _ray_snapshot() -> dict:
@@ -55,7 +91,7 @@ def _ray_snapshot() -> dict:
 
 @router.get("/cluster", response_model=ClusterOut, summary="Nodes, CPUs in use and job figures",
             responses={503: {"description": "Redis or Ray is unreachable."}})
-async def cluster(ctx: Ctx) -> ClusterOut:
+async def get_cluster(ctx: Ctx) -> ClusterOut:
     cached = _cluster_cache.get("value")
     if cached and time.monotonic() - _cluster_cache["at"] < 1.0:
         return cached

@@ -23,7 +23,7 @@ def test_kinds_lists_every_registered_kind_sorted(api):
     assert by_name["slow_timeout"]["timeout_seconds"] == 1.0
     schema = api.get("/openapi.json").json()
     assert schema["components"]["schemas"]["JobCreate"]["properties"]["kind"]["enum"] == names
-    assert schema["paths"]["/kinds"]["get"]["tags"] == ["kinds"]
+    assert schema["paths"]["/v1/kinds"]["get"]["tags"] == ["kinds"]
 
 
 def test_limits_are_the_settings(api):

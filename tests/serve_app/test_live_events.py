@@ -60,7 +60,7 @@ def test_all_jobs_route_is_not_taken_for_a_job_id(api, user):
     """`/jobs/events` is its own route (declared before `/jobs/{job_id}`) and documented as SSE."""
     response = api.get("/jobs/events")
     assert response.status_code == 401 and response.json() == {"detail": "Not authenticated."}
-    operation = api.get("/openapi.json").json()["paths"]["/jobs/events"]["get"]
+    operation = api.get("/openapi.json").json()["paths"]["/v1/jobs/events"]["get"]
     assert "text/event-stream" in operation["responses"]["200"]["content"]
     assert {"401", "503"} <= set(operation["responses"]) and "Server-Sent Events" in operation["summary"]
     with api.stream("GET", "/jobs/events", headers=user["headers"]) as stream:

@@ -115,7 +115,7 @@ def test_redis_away_is_one_503(own_redis, tmp_path):
 def test_status_routes_are_documented_like_the_others(own_redis):
     """The lean handler changes nothing in the schema: response model, errors, bearer security."""
     schema = create_app(_settings(own_redis.url)).openapi()
-    demo, mine = schema["paths"]["/jobs/demo/{job_id}"]["get"], schema["paths"]["/jobs/{job_id}"]["get"]
+    demo, mine = schema["paths"]["/v1/jobs/demo/{job_id}"]["get"], schema["paths"]["/v1/jobs/{job_id}"]["get"]
     for operation in (demo, mine):
         assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/JobOut"}

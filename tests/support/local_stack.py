@@ -15,7 +15,6 @@ import psutil
 from cluster.ports import free_port
 from tests.support.stack import REPO
 
-
 # What cluster/ingress.py puts into the test session's environment: a stack starts its own.
 INGRESS_ENV = ("FORWARDED_ALLOW_IPS", "INGRESS_PROXIES", "RAY_SERVE_THROUGHPUT_OPTIMIZED", "RAY_SERVE_ENABLE_HA_PROXY",
                "RAY_SERVE_HAPROXY_STATS_PORT", "RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_BINARY_PATH",
