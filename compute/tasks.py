@@ -31,9 +31,9 @@ def run_chunk(kind_name: str, job_id: str, index: int, start: int, end: int) -> 
     and reports progress.
 
     Retried by Ray when the worker or node dies (``max_retries``); an exception raised by
-    the kind is not retried and fails the job. The task calls no actor itself: one actor call per
-    chunk halved the task rate Ray sustains here (bench/raybase.py measures both). Arguments and
-    result are plain ints and a dict, which Ray serialises with msgpack instead of pickle.
+    the kind is not retried and fails the job. The task calls no actor itself (an actor call per
+    chunk costs Ray's task rate dearly: bench/README.md). Arguments and result are plain ints and a
+    dict, which Ray serialises with msgpack instead of pickle.
     """
     _show_in_process_title(job_id, index)
     started = time.time()

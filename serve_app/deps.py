@@ -1,7 +1,7 @@
 """Shared FastAPI dependencies, as typed aliases so a route's signature says what it needs.
 
 Every dependency is ``async def``, even when it never awaits: FastAPI runs a plain ``def``
-dependency in its thread pool, and that hand-off cost a quarter of a status request's time.
+dependency in its thread pool, a cost on every request (bench/README.md).
 """
 
 from __future__ import annotations
