@@ -116,6 +116,7 @@ async def cancel_job(job_id: JobId, user: CurrentUser, ctx: Ctx) -> JobOut:
         if final is None:
             raise HTTPException(404, NOT_FOUND)
         record = JobRecord.model_validate(final)
-    if record.status is not JobStatus.cancelled:  # it had finished, or finished while being cancelled
-        raise HTTPException(409, f"Job already {record.status.value}; only pending or running jobs can be cancelled.")
-    return JobOut.from_record(record)
+        if record.status is JobStatus.cancelled:
+            return JobOut.from_record(record)
+    # it had finished before, or finished while being cancelled
+    raise HTTPException(409, f"Job already {record.status.value}; only pending or running jobs can be cancelled.")
