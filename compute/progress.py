@@ -14,7 +14,7 @@ import ray
 
 from compute.config import get_compute_settings
 from compute.records import ChunkFact
-from compute.store import JobStore, RedisError
+from compute.storage.jobs import JobStore, RedisError
 
 TRACKER_NAME = "progress-tracker"
 PROGRESS_INTERVAL_SECONDS = 0.05
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 class ProgressTracker:
     def __init__(self):
         settings = get_compute_settings()
-        self.store = JobStore(settings.redis_url, settings.job_ttl_seconds)
+        self.store = JobStore(settings.redis_url, settings.job_ttl_seconds, key_prefix=settings.redis_key_prefix)
         self.reports = 0
 
     async def chunks_done(self, job_id: str, facts: list[dict]) -> int:

@@ -19,7 +19,7 @@ from compute.config import get_compute_settings
 from compute.kinds import ChunkSpec, UnknownKind, get_kind
 from compute.progress import PROGRESS_INTERVAL_SECONDS, get_tracker
 from compute.records import ChunkFact, JobRecord, JobStatus
-from compute.store import JobStore, RedisError
+from compute.storage.jobs import JobStore, RedisError
 from compute.tasks import run_chunk, warm_up
 
 RUNNER_NAME = "job-runner"
@@ -44,7 +44,8 @@ def describe_chunk_error(spec: ChunkSpec, exc: BaseException) -> str:
 class JobRunner:
     def __init__(self):
         self.settings = get_compute_settings()
-        self.store = JobStore(self.settings.redis_url, self.settings.job_ttl_seconds)
+        self.store = JobStore(self.settings.redis_url, self.settings.job_ttl_seconds,
+                              key_prefix=self.settings.redis_key_prefix)
         self.tracker = get_tracker()
         self.jobs: dict[str, asyncio.Task] = {}
         self.recovered = False

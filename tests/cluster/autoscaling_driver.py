@@ -36,9 +36,10 @@ async def scenario(args) -> dict:
     import ray
 
     from compute.runner import get_runner, new_record
-    from compute.store import JobStore
+    from compute.config import get_compute_settings
+    from compute.storage.jobs import JobStore
 
-    store = JobStore(os.environ["REDIS_URL"])
+    store = JobStore(os.environ["REDIS_URL"], key_prefix=get_compute_settings().redis_key_prefix)
     timeline: list[tuple[float, int, str]] = []
     t0 = time.monotonic()
     seen_nodes: set[str] = set()

@@ -250,7 +250,8 @@ def test_eight_running_jobs_stay_live_over_one_stream(page, context, request):
     import ray
 
     from compute.runner import get_runner, new_record
-    from compute.store import JobStore
+    from compute.storage.jobs import JobStore
+    from tests.support.stack import KEY_PREFIX
 
     redis_url = request.getfixturevalue("redis_url")
     sign_up(context)
@@ -259,7 +260,7 @@ def test_eight_running_jobs_stay_live_over_one_stream(page, context, request):
     records = [new_record(str(uuid.uuid4()), owner, "sleepy_sum", 3_000, 2) for _ in range(8)]
 
     async def store_jobs():
-        store = JobStore(redis_url)
+        store = JobStore(redis_url, key_prefix=KEY_PREFIX)
         try:
             for record in records:
                 assert await store.create_job(record, index_owner=True, max_active=0)

@@ -14,13 +14,15 @@ import orjson
 import pytest
 import redis
 
-from compute.job_events import JobEvent, parse_event
-from compute.store import JobStore
+from compute.storage.events import JobEvent
+from compute.storage.jobs import JobStore
 from serve_app.live_events import RESYNC, EventHub
 from serve_app.status_cache import StatusCache
 from tests.support.clients import run_async
 from tests.support.jobs import wait_for_job
 from tests.support.sse import EventReader, read_until
+from tests.support.stack import STACK_KEYS
+from tests.support.storage import unique_prefix
 
 TERMINAL = {"completed", "failed", "cancelled"}
 
@@ -159,7 +161,7 @@ def test_streams_handle_a_deleted_record(api, user, redis_client):
         with api.stream("GET", f"/jobs/{job_id}/events", headers=user["headers"]) as just_one:
             one = EventReader(just_one)
             one.until(lambda name, data: name == "progress" and data["status"] == "running", timeout=30)
-            assert redis_client.delete(f"job:{job_id}") == 1  # no event published
+            assert redis_client.delete(STACK_KEYS.job(job_id)) == 1  # no event published
             removed = mine.until(lambda name, _: name == "removed", timeout=15)[-1]
             assert removed == ("removed", {"job_id": job_id, "detail": "Job not found."})
             assert one.until(lambda name, _: name == "error", timeout=15)[-1] == ("error", {"detail": "Job not found."})
@@ -189,7 +191,7 @@ def test_hub_feeds_the_status_cache_and_subscribers_from_one_pattern_subscriptio
     """The hub on its own against the real Redis: one psubscribe connection, events routed by job
     and by owner, the status cache told of every change, malformed messages still naming the job."""
     async def scenario():
-        store = JobStore(redis_url)
+        store = JobStore(redis_url, key_prefix=unique_prefix())
         statuses = StatusCache()
         hub = EventHub(statuses)
         before = len(pubsub_connections(redis_client))
@@ -202,10 +204,10 @@ def test_hub_feeds_the_status_cache_and_subscribers_from_one_pattern_subscriptio
             job_a, job_b = str(uuid.uuid4()), str(uuid.uuid4())
             with hub.follow_job(job_a) as one, hub.follow_owner("alice") as alice, hub.follow_owner("bob") as bob:
                 seen = statuses.mark()
-                await store.redis.publish(f"job-events:{job_a}", orjson.dumps(
+                await store.redis.publish(store.keys.events(job_a), orjson.dumps(
                     {"job_id": job_a, "owner": "alice", "status": "running", "completed_chunks": 2, "chunks": [0, 1]}))
-                await store.redis.publish(f"job-events:{job_b}", b"not json")
-                await store.redis.publish(f"job-events:{job_b}", orjson.dumps({"job_id": job_b, "owner": "bob"}))
+                await store.redis.publish(store.keys.events(job_b), b"not json")
+                await store.redis.publish(store.keys.events(job_b), orjson.dumps({"job_id": job_b, "owner": "bob"}))
                 got_one = await one.next_batch(5)
                 got_alice = await alice.next_batch(5)
                 got_bob = []
@@ -222,4 +224,3 @@ def test_hub_feeds_the_status_cache_and_subscribers_from_one_pattern_subscriptio
             await store.close()
 
     run_async(scenario)
-    assert parse_event("job-events:x", '{"chunks": {}}').chunks == ()  # cjson's empty table

@@ -1,4 +1,5 @@
-"""AccountStore against the session's real redis-server (no pytest-asyncio: asyncio.run per test)."""
+"""AccountStore and its scripts against the session's real redis-server, each test in a namespace
+of its own (no pytest-asyncio: an event loop per test)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import uuid
 
 import redis.asyncio as aioredis
 
-from compute.account_store import AccountStore
+from compute.storage.accounts import AccountStore
+from tests.support.clients import run_async
+from tests.support.storage import unique_prefix
 
 
 def run(redis_url: str, scenario):
@@ -17,11 +20,11 @@ def run(redis_url: str, scenario):
     async def main():
         client = aioredis.from_url(redis_url, decode_responses=True)
         try:
-            return await scenario(AccountStore(client), client)
+            return await scenario(AccountStore(client, key_prefix=unique_prefix()), client)
         finally:
             await client.aclose()
 
-    return asyncio.run(main())
+    return run_async(main)
 
 
 def unique_email() -> str:
@@ -41,7 +44,7 @@ def test_create_and_get_user(redis_url):
 
         assert await store.get_user(user["user_id"]) == user
         assert await store.get_user_by_email(email) == user
-        assert await client.get(f"user-email:{email}") == user["user_id"]
+        assert await client.get(store.keys.user_email(email)) == user["user_id"]
         assert await store.get_user(str(uuid.uuid4())) is None
         assert await store.get_user_by_email(unique_email()) is None
 
@@ -72,46 +75,35 @@ def test_concurrent_registrations_create_one_user(redis_url):
         winner = winners[0]
         assert await store.get_user_by_email(email) == winner
         # no half-created records for the losers
-        user_keys = [k async for k in client.scan_iter(match="user:*") if not k.startswith("user-")]
-        owned = [k for k in user_keys if (await client.hget(k, "email")) == email]
-        assert owned == [f"user:{winner['user_id']}"]
-
-    run(redis_url, scenario)
-
-
-def test_update_password_hash(redis_url):
-    email = unique_email()
-
-    async def scenario(store, client):
-        user = await store.create_user(email, "old")
-        assert await store.update_password_hash(user["user_id"], "new") is True
-        assert (await store.get_user_by_email(email))["password_hash"] == "new"
-        missing = str(uuid.uuid4())
-        assert await store.update_password_hash(missing, "x") is False
-        assert not await client.exists(f"user:{missing}")  # no partial record created
+        user_keys = [k async for k in client.scan_iter(match=store.keys.user("*"))]
+        assert user_keys == [store.keys.user(winner["user_id"])]
 
     run(redis_url, scenario)
 
 
 def test_revoke_jti_with_ttl(redis_url):
-    jti = uuid.uuid4().hex
-
     async def scenario(store, client):
-        assert await store.is_jti_revoked(jti) is False
-        exp = time.time() + 300
-        await store.revoke_jti(jti, exp)
-        assert await store.is_jti_revoked(jti) is True
-        ttl = await client.ttl(f"revoked-jti:{jti}")
+        user = await store.create_user(unique_email(), "h")
+        uid = user["user_id"]
+
+        async def revoked(jti: str) -> bool:
+            return await store.get_user_unless_revoked(uid, jti) is None
+
+        jti = uuid.uuid4().hex
+        assert not await revoked(jti)
+        await store.revoke_jti(jti, time.time() + 300)
+        assert await revoked(jti)
+        ttl = await client.ttl(store.keys.revoked_jti(jti))
         assert 300 < ttl <= 300 + 61  # until exp plus the grace period
         # a token long expired is not worth remembering
         old = uuid.uuid4().hex
         await store.revoke_jti(old, time.time() - 3600)
-        assert await store.is_jti_revoked(old) is False
+        assert not await revoked(old) and not await client.exists(store.keys.revoked_jti(old))
         # a token that just expired is still remembered through the decode leeway
         recent = uuid.uuid4().hex
         await store.revoke_jti(recent, int(time.time()) - 5)
-        assert await store.is_jti_revoked(recent) is True
-        assert 0 < await client.ttl(f"revoked-jti:{recent}") <= 60
+        assert await revoked(recent)
+        assert 0 < await client.ttl(store.keys.revoked_jti(recent)) <= 60
 
     run(redis_url, scenario)
 
@@ -142,7 +134,7 @@ def test_api_token_lifecycle(redis_url):
         await store.resolve_api_token(hash_a)
         assert (await store.list_api_tokens(uid))[0]["last_used_at"] == used
         # after the interval it does
-        await client.hset(f"api-token:{hash_a}", "last_used_at", repr(used - 60))
+        await client.hset(store.keys.api_token(hash_a), "last_used_at", repr(used - 60))
         await store.resolve_api_token(hash_a)
         assert (await store.list_api_tokens(uid))[0]["last_used_at"] > used - 60
 
@@ -186,8 +178,9 @@ def test_delete_user_removes_email_and_tokens(redis_url):
         assert await store.list_api_tokens(uid) == []
         for token_hash in hashes:
             assert await store.resolve_api_token(token_hash) is None
-            assert not await client.exists(f"api-token:{token_hash}")
-        assert not await client.exists(f"user-email:{email}", f"user:{uid}", f"user-api-tokens:{uid}")
+            assert not await client.exists(store.keys.api_token(token_hash))
+        assert not await client.exists(store.keys.user_email(email), store.keys.user(uid),
+                                       store.keys.user_api_tokens(uid))
         assert await store.delete_user(uid) is False
 
         # other users are untouched, and the email can be registered again
@@ -228,3 +221,4 @@ def test_get_user_unless_revoked_in_one_round_trip(redis_url):
         assert await store.get_user_unless_revoked(uuid.uuid4().hex, uuid.uuid4().hex) is None
 
     run(redis_url, scenario)
+
