@@ -9,6 +9,7 @@ import uuid
 
 import redis.asyncio as aioredis
 
+from compute.storage import accounts
 from compute.storage.accounts import AccountStore
 from tests.support.clients import run_async
 from tests.support.storage import unique_prefix
@@ -222,3 +223,89 @@ def test_get_user_unless_revoked_in_one_round_trip(redis_url):
 
     run(redis_url, scenario)
 
+
+# -- the scripts, called directly with the KEYS/ARGV their headers document -------------------
+
+
+def test_create_user_script_guards_the_email_and_the_id(redis_url):
+    async def scenario(store, client):
+        k, script = store.keys, client.register_script(accounts.CREATE_USER)
+        email, uid, other = unique_email(), str(uuid.uuid4()), str(uuid.uuid4())
+        assert await script(keys=[k.user_email(email), k.user(uid)], args=[uid, email, "h", "1.5"]) == 1
+        assert await client.hgetall(k.user(uid)) == {"user_id": uid, "email": email, "password_hash": "h",
+                                                     "created_at": "1.5"}
+        # the email is taken: 0, and no record for the other id
+        assert await script(keys=[k.user_email(email), k.user(other)], args=[other, email, "h2", "2"]) == 0
+        assert not await client.exists(k.user(other))
+        # the id is taken (a uuid4 collision): -1, and the new email is not claimed
+        fresh = unique_email()
+        assert await script(keys=[k.user_email(fresh), k.user(uid)], args=[uid, fresh, "h3", "3"]) == -1
+        assert not await client.exists(k.user_email(fresh))
+        assert await client.hget(k.user(uid), "password_hash") == "h"
+
+    run(redis_url, scenario)
+
+
+def test_delete_user_script_removes_the_email_key_and_tokens(redis_url):
+    async def scenario(store, client):
+        k, script = store.keys, client.register_script(accounts.DELETE_USER)
+        user = await store.create_user(unique_email(), "h")
+        uid = user["user_id"]
+        hashes = [uuid.uuid4().hex * 2 for _ in range(2)]
+        for token_hash in hashes:
+            await store.create_api_token(uid, "t", token_hash)
+        assert await script(keys=[k.user(uid), k.user_api_tokens(uid)], args=[k.prefix, uid]) == 3
+        assert not await client.exists(k.user(uid), k.user_email(user["email"]), k.user_api_tokens(uid),
+                                       *map(k.api_token, hashes))
+        assert await script(keys=[k.user(uid), k.user_api_tokens(uid)], args=[k.prefix, uid]) == 0
+        # an email key naming another user (re-registered meanwhile) is left alone
+        again = await store.create_user(unique_email(), "h")
+        await client.set(k.user_email(again["email"]), "someone-else")
+        await script(keys=[k.user(again["user_id"]), k.user_api_tokens(again["user_id"])],
+                     args=[k.prefix, again["user_id"]])
+        assert await client.get(k.user_email(again["email"])) == "someone-else"
+
+    run(redis_url, scenario)
+
+
+def test_delete_api_token_script_deletes_only_the_users_own(redis_url):
+    async def scenario(store, client):
+        k, script = store.keys, client.register_script(accounts.DELETE_API_TOKEN)
+        token_hash = uuid.uuid4().hex * 2
+        token = await store.create_api_token("alice", "t", token_hash)
+
+        async def delete_as(user_id: str) -> int:
+            return await script(keys=[k.user_api_tokens(user_id)], args=[k.prefix, token["id"]])
+
+        assert await delete_as("bob") == 0
+        assert await client.exists(k.api_token(token_hash))
+        assert await delete_as("alice") == 1
+        assert not await client.exists(k.api_token(token_hash))
+        assert await client.hgetall(k.user_api_tokens("alice")) == {}
+        assert await delete_as("alice") == 0
+
+    run(redis_url, scenario)
+
+
+def test_resolve_api_token_script_throttles_last_used(redis_url):
+    async def scenario(store, client):
+        k, script = store.keys, client.register_script(accounts.RESOLVE_API_TOKEN)
+        token_hash = uuid.uuid4().hex * 2
+        token = await store.create_api_token("carol", "t", token_hash)
+
+        async def resolve(now: float):
+            return await script(keys=[k.api_token(token_hash)], args=[repr(now), 10])
+
+        async def last_used() -> str:
+            return await client.hget(k.api_token(token_hash), "last_used_at")
+
+        assert await resolve(1000.0) == ["carol", token["id"]]
+        assert await last_used() == "1000.0"  # first use: written
+        await resolve(1009.5)
+        assert await last_used() == "1000.0"  # within the interval: not written
+        await resolve(1010.0)
+        assert await last_used() == "1010.0"  # at the interval: written
+        assert await script(keys=[k.api_token("0" * 64)], args=["1", 10]) is None
+        assert not await client.exists(k.api_token("0" * 64))
+
+    run(redis_url, scenario)
