@@ -169,6 +169,39 @@ def test_streams_handle_a_deleted_record(api, user, redis_client):
     assert api.get(f"/jobs/{job_id}/events", headers=user["headers"]).status_code == 404
 
 
+def test_a_job_stream_sends_every_chunk_before_done_when_the_record_is_ahead(redis_url):
+    """The record read after an event can already be final while the final write's event is still
+    on its way: the facts it recorded must still be sent before ``done``."""
+    from types import SimpleNamespace
+
+    from compute.records import JobStatus
+    from serve_app.job_streams import _one_job
+    from tests.support.storage import fact, record
+
+    async def scenario():
+        ctx = SimpleNamespace(events=EventHub(StatusCache()), store=JobStore(redis_url, key_prefix=unique_prefix()))
+        job = record("owner-x", chunks=8)
+        await ctx.store.create_job(job)
+        await ctx.store.start_job(job.job_id)
+        await ctx.store.record_chunks_done(job.job_id, [fact(i) for i in range(5)])
+        stream = _one_job(ctx, job.job_id, job.owner, with_chunks=True)
+        try:
+            assert await stream.__anext__() == b"retry: 2000\n\n"
+            assert (await stream.__anext__()).startswith(b"event: progress")  # now following the job
+            ctx.events.dispatch(JobEvent(job.job_id, job.owner, "running", 5, tuple(range(5))))
+            await ctx.store.finish(job, JobStatus.completed, result=8, facts=[fact(i) for i in range(5, 8)])
+            # (the hub is not connected to Redis: the finish event never arrives, as if still on its way)
+            sent = [item async for item in stream]
+        finally:
+            await ctx.store.close()
+        names = [item.split(b"\n", 1)[0] for item in sent]
+        assert names == [b"event: chunks", b"event: chunks", b"event: done"], sent
+        indices = [c["index"] for item in sent[:2] for c in orjson.loads(item.split(b"data: ", 1)[1])["chunks"]]
+        assert indices == list(range(8))
+
+    run_async(scenario)
+
+
 def test_a_slow_reader_loses_events_for_a_resync_not_memory():
     async def scenario():
         hub = EventHub(StatusCache(), queue_size=4)
