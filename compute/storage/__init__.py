@@ -1,4 +1,4 @@
-"""Everything the service keeps in Redis; no code outside this package talks to Redis.
+"""Everything the service keeps in Redis; no code outside this package reads or writes that data.
 
 - ``keys``        every key and channel name, under ``REDIS_KEY_PREFIX``
 - ``connection``  the client factory, its timeouts and the one retry policy
