@@ -59,7 +59,7 @@ def _connect(address: str | None) -> None:
     # These only matter if this driver is the one that creates the runner actor (no API running
     # yet): they then see the same Redis and settings as we do. A Redis URL with a password is left out:
     # Ray writes runtime envs in plain text to its logs and job info; the cluster's own env must have it.
-    env_vars = {"RAY_NAMESPACE": settings.ray_namespace}
+    env_vars = {"RAY_NAMESPACE": settings.ray_namespace, "REDIS_KEY_PREFIX": settings.redis_key_prefix}
     if not has_credentials(settings.redis_url):
         env_vars["REDIS_URL"] = settings.redis_url
     for name in ("EXTRA_JOB_KIND_MODULES", "JOB_TTL_SECONDS", "CHUNK_MAX_RETRIES", "JOB_TIMEOUT_SECONDS"):
@@ -81,15 +81,15 @@ def _progress_line(status: str, done: int, total: int) -> str:
 async def run(args, record, max_active: int) -> int:
     from compute import submission
     from compute.config import get_compute_settings
-    from compute.job_events import job_events
     from compute.records import JobStatus
     from compute.runner import get_runner
-    from compute.store import JobStore, RedisError
+    from compute.storage.events import job_events
+    from compute.storage.jobs import JobStore, RedisError
 
     settings = get_compute_settings()
     job_id = record.job_id
-    store = JobStore(settings.redis_url, settings.job_ttl_seconds)
-    events = job_events(store.redis, job_id, heartbeat=1.0)
+    store = JobStore(settings.redis_url, settings.job_ttl_seconds, key_prefix=settings.redis_key_prefix)
+    events = job_events(store.redis, store.keys, job_id, heartbeat=1.0)
     runner = None
     # `ray job stop` (and `cluster submit` on Ctrl-C) sends SIGTERM: cancel the job too, like Ctrl-C here.
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)

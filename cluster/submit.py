@@ -28,7 +28,7 @@ DEFAULT_DASHBOARD = "http://127.0.0.1:8265"
 DESCRIPTION = ("Run one job (cluster.batch) on a Ray cluster through the Ray Jobs API, follow its logs and "
                "exit 0 if it completed.")
 PASSED_ENV = ("RAY_NAMESPACE", "EXTRA_JOB_KIND_MODULES", "JOB_TTL_SECONDS", "CHUNK_MAX_RETRIES",
-              "JOB_TIMEOUT_SECONDS")
+              "JOB_TIMEOUT_SECONDS", "REDIS_KEY_PREFIX")
 
 
 def add_submit_parser(subparsers) -> argparse.ArgumentParser:
@@ -95,7 +95,9 @@ def entrypoint(args) -> str:
 
 
 def runtime_env(args) -> dict:
-    env_vars = {name: os.environ[name] for name in PASSED_ENV if os.environ.get(name)}
+    # sent when set; an empty REDIS_KEY_PREFIX means something (the unprefixed keys of earlier versions)
+    env_vars = {name: os.environ[name] for name in PASSED_ENV
+                if os.environ.get(name) or (name == "REDIS_KEY_PREFIX" and name in os.environ)}
     url = redis_url(args.redis_url)
     if url and has_credentials(url):
         # Ray logs runtime envs in plain text (runtime_env_agent.log, the dashboard's job info): a password

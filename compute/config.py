@@ -30,6 +30,9 @@ class ComputeSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     redis_url: str = Field("redis://127.0.0.1:6379/0", alias="REDIS_URL")
+    # Every Redis key and channel of the service starts with this (compute/storage/keys.py), so
+    # services sharing a Redis stay apart; "" reads the unprefixed keys of earlier versions.
+    redis_key_prefix: str = Field("rayjobs:", alias="REDIS_KEY_PREFIX")
     job_ttl_seconds: int = Field(24 * 3600, alias="JOB_TTL_SECONDS", ge=60)
     # Per-job wall-clock budget; 0 means each kind's own default.
     job_timeout_seconds: float = Field(0, alias="JOB_TIMEOUT_SECONDS", ge=0)

@@ -1,4 +1,4 @@
-"""What the service remembers about a job and its chunks (kept in Redis by ``compute.store``)."""
+"""What the service remembers about a job and its chunks (kept in Redis by ``compute.storage.jobs``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The one policy for work that must outlast a Redis outage (tenacity).
 
-Single commands already retry a dropped connection on a fresh one (``compute.store.connection_options``,
+Single commands already retry a dropped connection on a fresh one (``compute.storage.connection``,
 redis-py's ``Retry``). What must not give up at all (a computed result waiting to be recorded, the
 replica's subscription to job events) waits here: exponential backoff from 0.2 s to 5 s, with jitter
 so that replicas and runners do not come back in lock-step, forever.

@@ -22,7 +22,7 @@ from compute.config import get_compute_settings
 from compute.kinds import ChunkSpec, UnknownKind, get_kind
 from compute.records import ChunkFact, JobRecord, JobStatus
 from compute.retrying import until_redis_answers
-from compute.store import JobStore, RedisError
+from compute.storage.jobs import JobStore, RedisError
 from compute.tasks import run_chunk, warm_up
 
 RUNNER_NAME = "job-runner"
@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 class JobRunner:
     def __init__(self):
         self.settings = get_compute_settings()
-        self.store = JobStore(self.settings.redis_url, self.settings.job_ttl_seconds)
+        self.store = JobStore(self.settings.redis_url, self.settings.job_ttl_seconds,
+                              key_prefix=self.settings.redis_key_prefix)
         self.jobs: dict[str, asyncio.Task] = {}
         self.reporting: dict[str, asyncio.Task] = {}  # each job's progress write in flight
         self.recovered = False

@@ -15,7 +15,7 @@ from typing import Awaitable, Callable
 from compute.config import JobLimits
 from compute.kinds import JobKind, UnknownKind, get_kind, kind_names
 from compute.records import JobRecord, JobStatus
-from compute.store import JobStore
+from compute.storage.jobs import JobStore
 
 log = logging.getLogger(__name__)
 SUBMIT_TIMEOUT_SECONDS = 10

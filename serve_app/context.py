@@ -6,10 +6,10 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from compute.account_store import AccountStore
-from compute.config import get_compute_settings
 from compute.runner import find_runner, get_runner
-from compute.store import JobStore
+from compute.storage.accounts import AccountStore
+from compute.storage.guards import IdempotencyKeys
+from compute.storage.jobs import JobStore
 from serve_app.live_events import EventHub
 from serve_app.rate_limits import RateLimiter
 from serve_app.settings import Settings
@@ -21,6 +21,7 @@ class AppContext:
     settings: Settings
     store: JobStore
     accounts: AccountStore
+    idempotency: IdempotencyKeys
     limiter: RateLimiter
     jwks_client: Optional[Any] = None
     statuses: StatusCache = field(default_factory=StatusCache)
@@ -32,7 +33,8 @@ class AppContext:
 
     @classmethod
     def create(cls, settings: Settings) -> "AppContext":
-        store = JobStore(settings.redis_url, get_compute_settings().job_ttl_seconds)
+        prefix = settings.redis_key_prefix
+        store = JobStore(settings.redis_url, settings.job_ttl_seconds, key_prefix=prefix)
         jwks_client = None
         if settings.jwt_jwks_url:
             from serve_app.security import make_jwks_client
@@ -41,8 +43,9 @@ class AppContext:
         return cls(
             settings=settings,
             store=store,
-            accounts=AccountStore(store.redis),
-            limiter=RateLimiter(settings.redis_url, settings.rate_limit_enabled),
+            accounts=AccountStore(store.redis, key_prefix=prefix),
+            idempotency=IdempotencyKeys(store.redis, settings.job_ttl_seconds, key_prefix=prefix),
+            limiter=RateLimiter(settings.redis_url, settings.rate_limit_enabled, key_prefix=prefix),
             jwks_client=jwks_client,
         )
 

@@ -70,6 +70,12 @@ def _new_indices(batch: Iterable[Item], sent: set[int]) -> list[int]:
     return [i for i in named if i not in sent]
 
 
+def _chunks_event(job_id: str, facts: dict, sent: set[int]) -> bytes:
+    sent.update(facts)
+    update = ChunkUpdate(job_id=job_id, chunks=[ChunkOut.from_fact(facts[i]) for i in sorted(facts)])
+    return sse("chunks", update.model_dump_json().encode())
+
+
 async def _one_job(ctx: AppContext, job_id: str, owner: str, with_chunks: bool) -> AsyncIterator[bytes]:
     yield RETRY
     sent: set[int] = set()  # chunk indices already sent on this stream
@@ -82,9 +88,7 @@ async def _one_job(ctx: AppContext, job_id: str, owner: str, with_chunks: bool) 
                 new = _new_indices(batch, sent)
                 facts = await ctx.store.get_chunk_facts_for(job_id, new) if new else {}
                 if facts:
-                    sent.update(facts)
-                    update = ChunkUpdate(job_id=job_id, chunks=[ChunkOut.from_fact(facts[i]) for i in sorted(facts)])
-                    yield sse("chunks", update.model_dump_json().encode())
+                    yield _chunks_event(job_id, facts, sent)
             record = await ctx.store.get_job(job_id)
             if record is None or record.owner != owner:
                 yield sse("error", orjson.dumps({"detail": NOT_FOUND}))
@@ -95,6 +99,10 @@ async def _one_job(ctx: AppContext, job_id: str, owner: str, with_chunks: bool) 
                     yield sse("resync", orjson.dumps({"job_id": job_id}))
                 last = state
                 if record.status.terminal:
+                    if with_chunks:  # the record can be ahead of the events read so far: send the rest first
+                        rest = {i: f for i, f in (await ctx.store.get_chunk_facts(job_id)).items() if i not in sent}
+                        if rest:
+                            yield _chunks_event(job_id, rest, sent)
                     yield sse("done", _job(record))
                     return
                 yield sse("progress", _job(record))

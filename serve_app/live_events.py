@@ -1,7 +1,7 @@
 """The replica's one subscription to job change events, shared by everything that follows jobs.
 
 A replica reads every job's change events through a single Redis pattern subscription
-(``compute.job_events.all_job_events``). Each event first invalidates the replica's status cache,
+(``compute.storage.events.all_job_events``). Each event first invalidates the replica's status cache,
 then goes to the in-process subscribers of that job and of its owner. A subscriber has a bounded
 queue: one that falls behind (a slow client) loses its queued events and gets a ``RESYNC`` marker
 instead, so memory never grows with a slow reader and the reader knows to re-read what it shows.
@@ -17,9 +17,9 @@ import time
 from collections import defaultdict
 from typing import Optional, Union
 
-from compute.job_events import JobEvent, all_job_events
 from compute.retrying import until_redis_answers
-from compute.store import JobStore
+from compute.storage.events import JobEvent, all_job_events
+from compute.storage.jobs import JobStore
 from serve_app.status_cache import StatusCache
 
 QUEUE_SIZE = 256
@@ -136,7 +136,7 @@ class EventHub:
 
     async def _follow(self, store: JobStore) -> None:
         try:
-            async for event in all_job_events(store.redis):
+            async for event in all_job_events(store.redis, store.keys):
                 if event is not None:
                     self.dispatch(event)
                 elif not self.connected:

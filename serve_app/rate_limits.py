@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from limits import parse
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from compute.store import rate_limit_storage
+from compute.storage.guards import rate_limit_storage
 
 
 @dataclass
@@ -25,9 +25,9 @@ class RateLimitExceeded(Exception):
 
 
 class RateLimiter:
-    def __init__(self, redis_url: str, enabled: bool = True):
+    def __init__(self, redis_url: str, enabled: bool = True, *, key_prefix: str):
         self.enabled = enabled
-        self.storage = rate_limit_storage(redis_url)
+        self.storage = rate_limit_storage(redis_url, key_prefix=key_prefix)
         self.strategy = MovingWindowRateLimiter(self.storage)
 
     async def hit(self, name: str, limit: str, key: str) -> dict:

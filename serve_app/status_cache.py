@@ -5,7 +5,7 @@ serialised body:
 
 - a finished job never changes: its body is kept for ``FINISHED_TTL_SECONDS``;
 - a pending or running job changes only through writes that also publish on the job's events
-  channel (``compute/store.py``). The replica's event hub (``live_events.py``) follows every
+  channel (``compute/storage/jobs.py``). The replica's event hub (``live_events.py``) follows every
   job's channel and drops the entry when an event arrives; an entry is stored only if no event for
   that job arrived while it was being read, only while the hub is subscribed, and for at most
   ``LIVE_TTL_SECONDS`` in case an event is lost. A read can so lag a write by the pub/sub delivery time (about a millisecond).

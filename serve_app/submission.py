@@ -96,7 +96,7 @@ async def _claim(ctx: AppContext, scope: str, key: str, body: JobCreate,
     """
     entry = {"fingerprint": _fingerprint(body), "response": accepted.model_dump(mode="json")}
     for _ in range(2):
-        existing = await ctx.store.claim_idempotency_key(scope, key, entry)
+        existing = await ctx.idempotency.claim(scope, key, entry)
         if existing is None:
             return None
         if existing["fingerprint"] != entry["fingerprint"]:
@@ -107,10 +107,10 @@ async def _claim(ctx: AppContext, scope: str, key: str, body: JobCreate,
                 return original
             await asyncio.sleep(REPLAY_WAIT_SECONDS / REPLAY_WAIT_STEPS)
         # the first request never created its job (it was refused); its claim is gone or stale
-        await ctx.store.release_idempotency_key(scope, key)
+        await ctx.idempotency.release(scope, key)
     raise HTTPException(409, "This Idempotency-Key is in use by a request that did not complete; retry.")
 
 
 async def _release(ctx: AppContext, scope: str, key: Optional[str]) -> None:
     if key is not None:
-        await ctx.store.release_idempotency_key(scope, key)
+        await ctx.idempotency.release(scope, key)

@@ -34,12 +34,12 @@ def worker_nodes() -> list[str]:
 async def scenario(args) -> dict:
     import ray
 
-    from compute.config import JobLimits
+    from compute.config import JobLimits, get_compute_settings
     from compute.runner import get_runner
-    from compute.store import JobStore
+    from compute.storage.jobs import JobStore
     from compute.submission import prepare
 
-    store = JobStore(os.environ["REDIS_URL"])
+    store = JobStore(os.environ["REDIS_URL"], key_prefix=get_compute_settings().redis_key_prefix)
     timeline: list[tuple[float, int, str]] = []
     t0 = time.monotonic()
     seen_nodes: set[str] = set()

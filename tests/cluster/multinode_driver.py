@@ -122,7 +122,8 @@ def main() -> int:
     import ray
     from ray.cluster_utils import Cluster
 
-    from compute.store import JobStore
+    from compute.config import get_compute_settings
+    from compute.storage.jobs import JobStore
 
     started = time.monotonic()
     cluster = Cluster(
@@ -147,7 +148,7 @@ def main() -> int:
         pin_service_actors_to_head(cluster.head_node.node_id)
 
         async def scenario() -> None:
-            store = JobStore(redis.url)
+            store = JobStore(redis.url, key_prefix=get_compute_settings().redis_key_prefix)
             try:
                 # 1. chunks spread over both worker nodes (the head offers no CPU)
                 t0 = time.monotonic()

@@ -20,8 +20,8 @@ from tests.support.stack import REPO
 
 BIN = os.path.dirname(sys.executable)
 # Settings of the test session that a user's shell would not have.
-SESSION_ONLY_ENV = ("REDIS_URL", "RAY_ADDRESS", "RAY_NAMESPACE", "JWT_SECRET", "ENVIRONMENT", "RAY_TMPDIR",
-                    "JWT_JWKS_URL")
+SESSION_ONLY_ENV = ("REDIS_URL", "REDIS_KEY_PREFIX", "RAY_ADDRESS", "RAY_NAMESPACE", "JWT_SECRET", "ENVIRONMENT",
+                    "RAY_TMPDIR", "JWT_JWKS_URL")
 
 
 def parse_batch_output(text: str) -> dict:

@@ -13,7 +13,7 @@ import pytest
 
 from compute.config import JobLimits
 from compute.records import JobStatus
-from compute.store import JobStore
+from compute.storage.jobs import JobStore
 from compute.submission import ClusterUnavailable, InvalidInput, TooManyActiveJobs, accept, check, prepare
 
 LIMITS = JobLimits(max_n=1_000, max_chunks=10)
@@ -47,7 +47,7 @@ def test_active_limit_holds_under_concurrent_submissions(redis_url):
         handed.append(job_id)
 
     async def scenario():
-        store = JobStore(redis_url)
+        store = JobStore(redis_url, key_prefix=f"t-{uuid.uuid4().hex[:6]}:")
         records = [prepare(owner, "range_sum", 10, 2, LIMITS) for _ in range(12)]
         outcomes = await asyncio.gather(
             *[accept(store, hand_off, r, index_owner=True, max_active=3) for r in records], return_exceptions=True)
@@ -65,7 +65,7 @@ def test_unreachable_cluster_fails_the_job_visibly(redis_url):
         raise ConnectionError("no cluster")
 
     async def scenario():
-        store = JobStore(redis_url)
+        store = JobStore(redis_url, key_prefix=f"t-{uuid.uuid4().hex[:6]}:")
         record = prepare(f"o-{uuid.uuid4().hex[:8]}", "range_sum", 10, 2, LIMITS)
         with pytest.raises(ClusterUnavailable):
             await accept(store, broken, record, index_owner=True, max_active=3)
@@ -89,7 +89,7 @@ def test_slow_runner_does_not_refuse_and_still_gets_the_job(redis_url):
             await asyncio.sleep(0.3)
             got.set()
 
-        store = JobStore(redis_url)
+        store = JobStore(redis_url, key_prefix=f"t-{uuid.uuid4().hex[:6]}:")
         record = prepare(f"o-{uuid.uuid4().hex[:8]}", "range_sum", 10, 2, LIMITS)
         await accept(store, slow, record, index_owner=True, timeout=0.05)  # returns before the hand-off
         pending = (await store.get_job(record.job_id)).status

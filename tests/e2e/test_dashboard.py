@@ -247,8 +247,9 @@ def test_eight_running_jobs_stay_live_over_one_stream(page, context, request):
 
     from compute.config import JobLimits
     from compute.runner import get_runner
-    from compute.store import JobStore
+    from compute.storage.jobs import JobStore
     from compute.submission import prepare
+    from tests.support.stack import KEY_PREFIX
 
     redis_url = request.getfixturevalue("redis_url")
     sign_up(context)
@@ -257,7 +258,7 @@ def test_eight_running_jobs_stay_live_over_one_stream(page, context, request):
     records = [prepare(owner, "sleepy_sum", 3_000, 2, JobLimits(10**12, 10**6)) for _ in range(8)]
 
     async def store_jobs():
-        store = JobStore(redis_url)
+        store = JobStore(redis_url, key_prefix=KEY_PREFIX)
         try:
             for record in records:
                 assert await store.create_job(record, index_owner=True, max_active=0)

@@ -19,6 +19,7 @@ import pytest
 import redis
 
 from cluster.redis_process import RedisProcess, appendfsync_setting
+from tests.support.stack import STACK_KEYS
 
 WRITES = 30
 
@@ -37,7 +38,7 @@ def fsyncs_during_writes(server: RedisProcess, tmp_path) -> int:
             time.sleep(0.01)
         client.ping()
         for i in range(WRITES):
-            client.hset(f"job:{i}", mapping={"status": "pending", "i": i})  # like a job record
+            client.hset(STACK_KEYS.job(str(i)), mapping={"status": "pending", "i": i})  # like a job record
     finally:
         tracer.send_signal(signal.SIGINT)  # detach; the replies above came after any fsync they waited for
         tracer.wait(10)
@@ -79,7 +80,7 @@ def test_job_acknowledged_with_202_survives_sigkill_of_redis(api, redis_server):
     redis_server.start()
 
     client = redis.Redis(port=redis_server.port, decode_responses=True)
-    assert client.hget(f"job:{job_id}", "status"), "the acknowledged job's record was lost"
+    assert client.hget(STACK_KEYS.job(job_id), "status"), "the acknowledged job's record was lost"
     persistence = client.info("persistence")
     assert persistence["aof_enabled"] == 1 and persistence["aof_last_write_status"] == "ok"
     deadline = time.time() + 30

@@ -8,11 +8,12 @@ import httpx
 from cluster.redis_process import RedisProcess
 from tests.support.jobs import wait_for_job
 from tests.support.local_stack import LocalStackProcess
+from tests.support.stack import KEY_PREFIX, STACK_KEYS
 
 
 def test_jobs_resume_after_the_head_is_lost(tmp_path):
     redis = RedisProcess(tmp_path / "redis").start()  # outlives the Ray head, as a managed Redis would
-    secret = {"REDIS_URL": redis.url, "JWT_SECRET": "head-loss-secret-" + "z" * 32}
+    secret = {"REDIS_URL": redis.url, "REDIS_KEY_PREFIX": KEY_PREFIX, "JWT_SECRET": "head-loss-secret-" + "z" * 32}
     stack = LocalStackProcess(tmp_path / "first", **secret).start()
     try:
         with httpx.Client(base_url=stack.url, timeout=30) as api:
@@ -53,5 +54,5 @@ def api_chunks(redis: RedisProcess, job_id: str) -> list[dict]:
 
     import redis as redis_client
 
-    raw = redis_client.Redis.from_url(redis.url, decode_responses=True).hgetall(f"job:{job_id}:chunks")
+    raw = redis_client.Redis.from_url(redis.url, decode_responses=True).hgetall(STACK_KEYS.chunks(job_id))
     return [json.loads(value) for value in raw.values()]

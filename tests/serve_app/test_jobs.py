@@ -6,6 +6,7 @@ import uuid
 import httpx
 
 from tests.support.jobs import chunk_worker_pids, wait_for_job, wait_until
+from tests.support.stack import STACK_KEYS
 
 
 def submit(api, user, **body):
@@ -82,7 +83,7 @@ def test_finished_job_reads_do_not_need_redis(api, user, redis_url):
     for _ in range(10):  # HAProxy spreads reads over both replicas: each caches the finished job
         assert api.get(f"/jobs/{job_id}", headers=user["headers"]).json() == finished
     client = redis.Redis.from_url(redis_url)
-    assert client.delete(f"job:{job_id}") == 1
+    assert client.delete(STACK_KEYS.job(job_id)) == 1
     for _ in range(10):
         assert api.get(f"/jobs/{job_id}", headers=user["headers"]).json() == finished
     assert api.get(f"/jobs/{job_id}/chunks", headers=user["headers"]).status_code == 404  # not cached
@@ -276,10 +277,10 @@ def test_running_job_status_is_cached_until_its_change_event(api, user, redis_ur
         api.get(f"/jobs/{job_id}", headers=user["headers"])
     client = redis.Redis.from_url(redis_url)
     try:
-        client.hset(f"job:{job_id}", "detail", "changed without an event")
+        client.hset(STACK_KEYS.job(job_id), "detail", "changed without an event")
         for _ in range(6):
             assert api.get(f"/jobs/{job_id}", headers=user["headers"]).json()["detail"] is None
-        client.publish(f"job-events:{job_id}", '{"status": "running"}')
+        client.publish(STACK_KEYS.events(job_id), '{"status": "running"}')
         deadline = time.time() + 5
         while api.get(f"/jobs/{job_id}", headers=user["headers"]).json()["detail"] is None:
             assert time.time() < deadline, "the change event did not refresh the cached status"

@@ -8,6 +8,7 @@ import uuid
 import redis
 
 from tests.support.jobs import wait_for_job
+from tests.support.stack import STACK_KEYS
 
 
 def submit(api, user, **body):
@@ -26,7 +27,7 @@ def test_jobs_whose_records_vanished_do_not_lock_their_owner_out(api, user, redi
     assert refused.status_code == 429 and "4 active jobs" in refused.json()["detail"]
     client = redis.Redis.from_url(redis_url)
     try:
-        client.delete(*[f"job:{job_id}" for job_id in ids])  # what expiry or eviction does
+        client.delete(*[STACK_KEYS.job(job_id) for job_id in ids])  # what expiry or eviction does
     finally:
         client.close()
     accepted = submit(api, user)

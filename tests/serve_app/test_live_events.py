@@ -14,13 +14,15 @@ import orjson
 import pytest
 import redis
 
-from compute.job_events import JobEvent, parse_event
-from compute.store import JobStore
+from compute.storage.events import JobEvent
+from compute.storage.jobs import JobStore
 from serve_app.live_events import RESYNC, EventHub
 from serve_app.status_cache import StatusCache
 from tests.support.clients import run_async
 from tests.support.jobs import wait_for_job
 from tests.support.sse import EventReader, read_until
+from tests.support.stack import STACK_KEYS
+from tests.support.storage import unique_prefix
 
 TERMINAL = {"completed", "failed", "cancelled"}
 
@@ -159,12 +161,45 @@ def test_streams_handle_a_deleted_record(api, user, redis_client):
         with api.stream("GET", f"/jobs/{job_id}/events", headers=user["headers"]) as just_one:
             one = EventReader(just_one)
             one.until(lambda name, data: name == "progress" and data["status"] == "running", timeout=30)
-            assert redis_client.delete(f"job:{job_id}") == 1  # no event published
+            assert redis_client.delete(STACK_KEYS.job(job_id)) == 1  # no event published
             removed = mine.until(lambda name, _: name == "removed", timeout=15)[-1]
             assert removed == ("removed", {"job_id": job_id, "detail": "Job not found."})
             assert one.until(lambda name, _: name == "error", timeout=15)[-1] == ("error", {"detail": "Job not found."})
             assert one.rest() == [], "the job's stream should end after `error`"
     assert api.get(f"/jobs/{job_id}/events", headers=user["headers"]).status_code == 404
+
+
+def test_a_job_stream_sends_every_chunk_before_done_when_the_record_is_ahead(redis_url):
+    """The record read after an event can already be final while the final write's event is still
+    on its way: the facts it recorded must still be sent before ``done``."""
+    from types import SimpleNamespace
+
+    from compute.records import JobStatus
+    from serve_app.job_streams import _one_job
+    from tests.support.storage import fact, record
+
+    async def scenario():
+        ctx = SimpleNamespace(events=EventHub(StatusCache()), store=JobStore(redis_url, key_prefix=unique_prefix()))
+        job = record("owner-x", chunks=8)
+        await ctx.store.create_job(job)
+        await ctx.store.start_job(job.job_id)
+        await ctx.store.record_chunks_done(job.job_id, [fact(i) for i in range(5)])
+        stream = _one_job(ctx, job.job_id, job.owner, with_chunks=True)
+        try:
+            assert await stream.__anext__() == b"retry: 2000\n\n"
+            assert (await stream.__anext__()).startswith(b"event: progress")  # now following the job
+            ctx.events.dispatch(JobEvent(job.job_id, job.owner, "running", 5, tuple(range(5))))
+            await ctx.store.finish(job, JobStatus.completed, result=8, facts=[fact(i) for i in range(5, 8)])
+            # (the hub is not connected to Redis: the finish event never arrives, as if still on its way)
+            sent = [item async for item in stream]
+        finally:
+            await ctx.store.close()
+        names = [item.split(b"\n", 1)[0] for item in sent]
+        assert names == [b"event: chunks", b"event: chunks", b"event: done"], sent
+        indices = [c["index"] for item in sent[:2] for c in orjson.loads(item.split(b"data: ", 1)[1])["chunks"]]
+        assert indices == list(range(8))
+
+    run_async(scenario)
 
 
 def test_a_slow_reader_loses_events_for_a_resync_not_memory():
@@ -189,7 +224,7 @@ def test_hub_feeds_the_status_cache_and_subscribers_from_one_pattern_subscriptio
     """The hub on its own against the real Redis: one psubscribe connection, events routed by job
     and by owner, the status cache told of every change, malformed messages still naming the job."""
     async def scenario():
-        store = JobStore(redis_url)
+        store = JobStore(redis_url, key_prefix=unique_prefix())
         statuses = StatusCache()
         hub = EventHub(statuses)
         before = len(pubsub_connections(redis_client))
@@ -202,10 +237,10 @@ def test_hub_feeds_the_status_cache_and_subscribers_from_one_pattern_subscriptio
             job_a, job_b = str(uuid.uuid4()), str(uuid.uuid4())
             with hub.follow_job(job_a) as one, hub.follow_owner("alice") as alice, hub.follow_owner("bob") as bob:
                 seen = statuses.mark()
-                await store.redis.publish(f"job-events:{job_a}", orjson.dumps(
+                await store.redis.publish(store.keys.events(job_a), orjson.dumps(
                     {"job_id": job_a, "owner": "alice", "status": "running", "completed_chunks": 2, "chunks": [0, 1]}))
-                await store.redis.publish(f"job-events:{job_b}", b"not json")
-                await store.redis.publish(f"job-events:{job_b}", orjson.dumps({"job_id": job_b, "owner": "bob"}))
+                await store.redis.publish(store.keys.events(job_b), b"not json")
+                await store.redis.publish(store.keys.events(job_b), orjson.dumps({"job_id": job_b, "owner": "bob"}))
                 got_one = await one.next_batch(5)
                 got_alice = await alice.next_batch(5)
                 got_bob = []
@@ -222,4 +257,3 @@ def test_hub_feeds_the_status_cache_and_subscribers_from_one_pattern_subscriptio
             await store.close()
 
     run_async(scenario)
-    assert parse_event("job-events:x", '{"chunks": {}}').chunks == ()  # cjson's empty table

@@ -9,13 +9,19 @@ from pathlib import Path
 import httpx
 
 from cluster.ports import free_port
+from compute.storage.keys import RedisKeys
 
 REPO = Path(__file__).resolve().parents[2]
+# Not the default, so the session's stack shows the setting reaches replicas, runner and tracker alike
+# (a store built without it reads other keys: jobs would never run). Tests name its keys with STACK_KEYS.
+KEY_PREFIX = "rayjobs-test:"
+STACK_KEYS = RedisKeys(KEY_PREFIX)
 
 
 def stack_env(redis_url: str, **overrides: str) -> dict[str, str]:
     env = {
         "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": KEY_PREFIX,
         "ENVIRONMENT": "test",
         "JWT_SECRET": "test-secret-" + "x" * 40,
         # the tests' own proxy address: the browser tests name a distinct client per test from there

@@ -1,4 +1,5 @@
-"""AccountStore against the session's real redis-server (no pytest-asyncio: asyncio.run per test)."""
+"""AccountStore and its scripts against the session's real redis-server, each test in a namespace
+of its own (no pytest-asyncio: an event loop per test)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import uuid
 
 import redis.asyncio as aioredis
 
-from compute.account_store import AccountStore
+from compute.storage import accounts
+from compute.storage.accounts import AccountStore
+from tests.support.clients import run_async
+from tests.support.storage import unique_prefix
 
 
 def run(redis_url: str, scenario):
@@ -17,11 +21,11 @@ def run(redis_url: str, scenario):
     async def main():
         client = aioredis.from_url(redis_url, decode_responses=True)
         try:
-            return await scenario(AccountStore(client), client)
+            return await scenario(AccountStore(client, key_prefix=unique_prefix()), client)
         finally:
             await client.aclose()
 
-    return asyncio.run(main())
+    return run_async(main)
 
 
 def unique_email() -> str:
@@ -41,7 +45,7 @@ def test_create_and_get_user(redis_url):
 
         assert await store.get_user(user["user_id"]) == user
         assert await store.get_user_by_email(email) == user
-        assert await client.get(f"user-email:{email}") == user["user_id"]
+        assert await client.get(store.keys.user_email(email)) == user["user_id"]
         assert await store.get_user(str(uuid.uuid4())) is None
         assert await store.get_user_by_email(unique_email()) is None
 
@@ -72,46 +76,35 @@ def test_concurrent_registrations_create_one_user(redis_url):
         winner = winners[0]
         assert await store.get_user_by_email(email) == winner
         # no half-created records for the losers
-        user_keys = [k async for k in client.scan_iter(match="user:*") if not k.startswith("user-")]
-        owned = [k for k in user_keys if (await client.hget(k, "email")) == email]
-        assert owned == [f"user:{winner['user_id']}"]
-
-    run(redis_url, scenario)
-
-
-def test_update_password_hash(redis_url):
-    email = unique_email()
-
-    async def scenario(store, client):
-        user = await store.create_user(email, "old")
-        assert await store.update_password_hash(user["user_id"], "new") is True
-        assert (await store.get_user_by_email(email))["password_hash"] == "new"
-        missing = str(uuid.uuid4())
-        assert await store.update_password_hash(missing, "x") is False
-        assert not await client.exists(f"user:{missing}")  # no partial record created
+        user_keys = [k async for k in client.scan_iter(match=store.keys.user("*"))]
+        assert user_keys == [store.keys.user(winner["user_id"])]
 
     run(redis_url, scenario)
 
 
 def test_revoke_jti_with_ttl(redis_url):
-    jti = uuid.uuid4().hex
-
     async def scenario(store, client):
-        assert await store.is_jti_revoked(jti) is False
-        exp = time.time() + 300
-        await store.revoke_jti(jti, exp)
-        assert await store.is_jti_revoked(jti) is True
-        ttl = await client.ttl(f"revoked-jti:{jti}")
+        user = await store.create_user(unique_email(), "h")
+        uid = user["user_id"]
+
+        async def revoked(jti: str) -> bool:
+            return await store.get_user_unless_revoked(uid, jti) is None
+
+        jti = uuid.uuid4().hex
+        assert not await revoked(jti)
+        await store.revoke_jti(jti, time.time() + 300)
+        assert await revoked(jti)
+        ttl = await client.ttl(store.keys.revoked_jti(jti))
         assert 300 < ttl <= 300 + 61  # until exp plus the grace period
         # a token long expired is not worth remembering
         old = uuid.uuid4().hex
         await store.revoke_jti(old, time.time() - 3600)
-        assert await store.is_jti_revoked(old) is False
+        assert not await revoked(old) and not await client.exists(store.keys.revoked_jti(old))
         # a token that just expired is still remembered through the decode leeway
         recent = uuid.uuid4().hex
         await store.revoke_jti(recent, int(time.time()) - 5)
-        assert await store.is_jti_revoked(recent) is True
-        assert 0 < await client.ttl(f"revoked-jti:{recent}") <= 60
+        assert await revoked(recent)
+        assert 0 < await client.ttl(store.keys.revoked_jti(recent)) <= 60
 
     run(redis_url, scenario)
 
@@ -142,7 +135,7 @@ def test_api_token_lifecycle(redis_url):
         await store.resolve_api_token(hash_a)
         assert (await store.list_api_tokens(uid))[0]["last_used_at"] == used
         # after the interval it does
-        await client.hset(f"api-token:{hash_a}", "last_used_at", repr(used - 60))
+        await client.hset(store.keys.api_token(hash_a), "last_used_at", repr(used - 60))
         await store.resolve_api_token(hash_a)
         assert (await store.list_api_tokens(uid))[0]["last_used_at"] > used - 60
 
@@ -186,8 +179,9 @@ def test_delete_user_removes_email_and_tokens(redis_url):
         assert await store.list_api_tokens(uid) == []
         for token_hash in hashes:
             assert await store.resolve_api_token(token_hash) is None
-            assert not await client.exists(f"api-token:{token_hash}")
-        assert not await client.exists(f"user-email:{email}", f"user:{uid}", f"user-api-tokens:{uid}")
+            assert not await client.exists(store.keys.api_token(token_hash))
+        assert not await client.exists(store.keys.user_email(email), store.keys.user(uid),
+                                       store.keys.user_api_tokens(uid))
         assert await store.delete_user(uid) is False
 
         # other users are untouched, and the email can be registered again
@@ -226,5 +220,92 @@ def test_get_user_unless_revoked_in_one_round_trip(redis_url):
         await store.revoke_jti(jti, time.time() + 300)
         assert await store.get_user_unless_revoked(user["user_id"], jti) is None
         assert await store.get_user_unless_revoked(uuid.uuid4().hex, uuid.uuid4().hex) is None
+
+    run(redis_url, scenario)
+
+
+# -- the scripts, called directly with the KEYS/ARGV their headers document -------------------
+
+
+def test_create_user_script_guards_the_email_and_the_id(redis_url):
+    async def scenario(store, client):
+        k, script = store.keys, client.register_script(accounts.CREATE_USER)
+        email, uid, other = unique_email(), str(uuid.uuid4()), str(uuid.uuid4())
+        assert await script(keys=[k.user_email(email), k.user(uid)], args=[uid, email, "h", "1.5"]) == 1
+        assert await client.hgetall(k.user(uid)) == {"user_id": uid, "email": email, "password_hash": "h",
+                                                     "created_at": "1.5"}
+        # the email is taken: 0, and no record for the other id
+        assert await script(keys=[k.user_email(email), k.user(other)], args=[other, email, "h2", "2"]) == 0
+        assert not await client.exists(k.user(other))
+        # the id is taken (a uuid4 collision): -1, and the new email is not claimed
+        fresh = unique_email()
+        assert await script(keys=[k.user_email(fresh), k.user(uid)], args=[uid, fresh, "h3", "3"]) == -1
+        assert not await client.exists(k.user_email(fresh))
+        assert await client.hget(k.user(uid), "password_hash") == "h"
+
+    run(redis_url, scenario)
+
+
+def test_delete_user_script_removes_the_email_key_and_tokens(redis_url):
+    async def scenario(store, client):
+        k, script = store.keys, client.register_script(accounts.DELETE_USER)
+        user = await store.create_user(unique_email(), "h")
+        uid = user["user_id"]
+        hashes = [uuid.uuid4().hex * 2 for _ in range(2)]
+        for token_hash in hashes:
+            await store.create_api_token(uid, "t", token_hash)
+        assert await script(keys=[k.user(uid), k.user_api_tokens(uid)], args=[k.prefix, uid]) == 3
+        assert not await client.exists(k.user(uid), k.user_email(user["email"]), k.user_api_tokens(uid),
+                                       *map(k.api_token, hashes))
+        assert await script(keys=[k.user(uid), k.user_api_tokens(uid)], args=[k.prefix, uid]) == 0
+        # an email key naming another user (re-registered meanwhile) is left alone
+        again = await store.create_user(unique_email(), "h")
+        await client.set(k.user_email(again["email"]), "someone-else")
+        await script(keys=[k.user(again["user_id"]), k.user_api_tokens(again["user_id"])],
+                     args=[k.prefix, again["user_id"]])
+        assert await client.get(k.user_email(again["email"])) == "someone-else"
+
+    run(redis_url, scenario)
+
+
+def test_delete_api_token_script_deletes_only_the_users_own(redis_url):
+    async def scenario(store, client):
+        k, script = store.keys, client.register_script(accounts.DELETE_API_TOKEN)
+        token_hash = uuid.uuid4().hex * 2
+        token = await store.create_api_token("alice", "t", token_hash)
+
+        async def delete_as(user_id: str) -> int:
+            return await script(keys=[k.user_api_tokens(user_id)], args=[k.prefix, token["id"]])
+
+        assert await delete_as("bob") == 0
+        assert await client.exists(k.api_token(token_hash))
+        assert await delete_as("alice") == 1
+        assert not await client.exists(k.api_token(token_hash))
+        assert await client.hgetall(k.user_api_tokens("alice")) == {}
+        assert await delete_as("alice") == 0
+
+    run(redis_url, scenario)
+
+
+def test_resolve_api_token_script_throttles_last_used(redis_url):
+    async def scenario(store, client):
+        k, script = store.keys, client.register_script(accounts.RESOLVE_API_TOKEN)
+        token_hash = uuid.uuid4().hex * 2
+        token = await store.create_api_token("carol", "t", token_hash)
+
+        async def resolve(now: float):
+            return await script(keys=[k.api_token(token_hash)], args=[repr(now), 10])
+
+        async def last_used() -> str:
+            return await client.hget(k.api_token(token_hash), "last_used_at")
+
+        assert await resolve(1000.0) == ["carol", token["id"]]
+        assert await last_used() == "1000.0"  # first use: written
+        await resolve(1009.5)
+        assert await last_used() == "1000.0"  # within the interval: not written
+        await resolve(1010.0)
+        assert await last_used() == "1010.0"  # at the interval: written
+        assert await script(keys=[k.api_token("0" * 64)], args=["1", 10]) is None
+        assert not await client.exists(k.api_token("0" * 64))
 
     run(redis_url, scenario)

@@ -1,10 +1,10 @@
-"""Reading job change events from Redis pub/sub (``compute/store.py`` publishes them).
+"""Reading job change events from Redis pub/sub (``JobStore``'s writes publish them, ``jobs.py``).
 
-Every write of a job's record publishes one JSON message on ``job-events:{id}``:
+Every write of a job's record publishes one JSON message on ``RedisKeys.events(id)``:
 ``{"job_id", "owner", "status", "completed_chunks"}``, plus ``"chunks": [indices]`` when the write
-recorded finished chunks. A replica reads all of them through one pattern subscription
-(``all_job_events``) and fans them out in process (``serve_app/live_events.py``), so the number of
-Redis pub/sub connections does not grow with the number of people watching.
+recorded finished chunks. A replica reads all of its service's events through one pattern
+subscription (``all_job_events``) and fans them out in process (``serve_app/live_events.py``), so the
+number of Redis pub/sub connections does not grow with the number of people watching.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import AsyncIterator, NamedTuple, Optional
 import orjson
 import redis.asyncio as aioredis
 
-from compute.store import events_channel
+from compute.storage.keys import RedisKeys
 
-_PREFIX = events_channel("")
+__all__ = ["JobEvent", "all_job_events", "job_events", "parse_event"]
 
 
 class JobEvent(NamedTuple):
@@ -30,9 +30,8 @@ class JobEvent(NamedTuple):
     chunks: tuple[int, ...]
 
 
-def parse_event(channel: str, data: str | bytes) -> JobEvent:
+def parse_event(keys: RedisKeys, channel: str, data: str | bytes) -> JobEvent:
     """The event a message on ``channel`` stands for; a malformed body still names the job."""
-    job_id = channel.removeprefix(_PREFIX)
     try:
         body = orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -42,7 +41,7 @@ def parse_event(channel: str, data: str | bytes) -> JobEvent:
     owner, status, done = body.get("owner"), body.get("status"), body.get("completed_chunks")
     chunks = body.get("chunks")
     return JobEvent(
-        job_id=job_id,
+        job_id=keys.job_id_of_channel(channel),
         owner=owner if isinstance(owner, str) else None,
         status=status if isinstance(status, str) else None,
         completed_chunks=done if isinstance(done, int) and not isinstance(done, bool) else None,
@@ -51,25 +50,27 @@ def parse_event(channel: str, data: str | bytes) -> JobEvent:
     )
 
 
-async def all_job_events(redis: aioredis.Redis, heartbeat: float = 5.0) -> AsyncIterator[Optional[JobEvent]]:
-    """Yield ``None`` once subscribed to every job's channel, then each change, and ``None`` after
-    every ``heartbeat`` seconds of silence. One pub/sub connection for the whole iteration."""
+async def all_job_events(redis: aioredis.Redis, keys: RedisKeys,
+                         heartbeat: float = 5.0) -> AsyncIterator[Optional[JobEvent]]:
+    """Yield ``None`` once subscribed to every job's channel of the service ``keys`` names, then each
+    change, and ``None`` after every ``heartbeat`` seconds of silence. One pub/sub connection."""
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
-    await pubsub.psubscribe(events_channel("*"))
+    await pubsub.psubscribe(keys.events_pattern())
     try:
         yield None
         while True:
             message = await pubsub.get_message(timeout=heartbeat)
-            yield parse_event(message["channel"], message["data"]) if message else None
+            yield parse_event(keys, message["channel"], message["data"]) if message else None
     finally:
         await pubsub.aclose()
 
 
-async def job_events(redis: aioredis.Redis, job_id: str, heartbeat: float = 5.0) -> AsyncIterator[Optional[dict]]:
+async def job_events(redis: aioredis.Redis, keys: RedisKeys, job_id: str,
+                     heartbeat: float = 5.0) -> AsyncIterator[Optional[dict]]:
     """One job's messages, for a process without a replica's shared subscription (``cluster submit``):
     ``None`` once subscribed, then each message body, and ``None`` after ``heartbeat`` s of silence."""
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe(events_channel(job_id))
+    await pubsub.subscribe(keys.events(job_id))
     try:
         yield None
         while True:
