@@ -12,11 +12,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from redis.exceptions import RedisError
 
 from compute.kinds import kind_names
 from serve_app import __version__
 from serve_app.context import AppContext
 from serve_app.errors import install_error_handlers
+from serve_app.http_metrics import MetricsMiddleware
 from serve_app.middleware import RequestSizeLimitMiddleware, SecurityHeadersMiddleware
 from serve_app.routes import auth, demo, jobs, kinds, me, monitoring, pages, probes
 from serve_app.settings import Settings, get_settings
@@ -48,9 +50,15 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
             await runner.recover.remote()
         except Exception as exc:  # Ray not reachable yet: health says so, submissions answer 503
             log.warning("job runner not reachable at startup: %s", type(exc).__name__)
-        listener = asyncio.get_running_loop().create_task(ctx.events.run(ctx.store))
+        loop = asyncio.get_running_loop()
+        background = [loop.create_task(ctx.events.run(ctx.store)), loop.create_task(ctx.metrics.run())]
         yield
-        listener.cancel()
+        for task in background:
+            task.cancel()
+        try:
+            await ctx.metrics.flush()  # this replica's last counts
+        except RedisError as exc:
+            log.warning("last metrics flush failed: %s", type(exc).__name__)
         await ctx.close()
 
     app = FastAPI(
@@ -79,6 +87,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app.add_middleware(RequestSizeLimitMiddleware, max_body_bytes=settings.max_body_bytes,
                        max_header_bytes=settings.max_header_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(MetricsMiddleware)  # outermost: times the whole request
 
     # Every API route answers under /v1 (documented) and without it (the README's paths: an alias).
     for prefix in API_PREFIXES:

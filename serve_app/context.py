@@ -8,8 +8,10 @@ from typing import Any, Optional
 
 from compute.runner import find_runner, get_runner
 from compute.storage.accounts import AccountStore
+from compute.storage.counters import SharedCounters
 from compute.storage.guards import IdempotencyKeys
 from compute.storage.jobs import JobStore
+from serve_app.http_metrics import HttpMetrics
 from serve_app.live_events import EventHub
 from serve_app.rate_limits import RateLimiter
 from serve_app.settings import Settings
@@ -23,6 +25,7 @@ class AppContext:
     accounts: AccountStore
     idempotency: IdempotencyKeys
     limiter: RateLimiter
+    metrics: HttpMetrics
     jwks_client: Optional[Any] = None
     statuses: StatusCache = field(default_factory=StatusCache)
     events: EventHub = field(init=False)  # the replica's one subscription to job change events
@@ -46,6 +49,7 @@ class AppContext:
             accounts=AccountStore(store.redis, key_prefix=prefix),
             idempotency=IdempotencyKeys(store.redis, settings.job_ttl_seconds, key_prefix=prefix),
             limiter=RateLimiter(settings.redis_url, settings.rate_limit_enabled, key_prefix=prefix),
+            metrics=HttpMetrics(SharedCounters(store.redis, key_prefix=prefix)),
             jwks_client=jwks_client,
         )
 

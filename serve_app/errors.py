@@ -87,6 +87,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RateLimitExceeded)
     async def on_rate_limited(request: Request, exc: RateLimitExceeded):
+        request.app.state.ctx.metrics.count("rate_limited", limit=exc.name)
         return JSONResponse(
             status_code=429,
             content={"detail": f"Rate limit exceeded ({exc.limit}). Try again in {exc.retry_after} s.",

@@ -22,6 +22,7 @@ class RateLimitExceeded(Exception):
     limit: str
     retry_after: int
     headers: dict
+    name: str = ""
 
 
 class RateLimiter:
@@ -45,5 +46,5 @@ class RateLimiter:
         if not allowed:
             retry_after = max(1, math.ceil(stats.reset_time - time.time()))
             headers["Retry-After"] = str(retry_after)
-            raise RateLimitExceeded(limit, retry_after, headers)
+            raise RateLimitExceeded(limit, retry_after, headers, name)
         return headers

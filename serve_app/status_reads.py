@@ -31,6 +31,7 @@ class StatusRoute(NamedTuple):
     path: str
     regex: re.Pattern
     owner: Owner
+    route: APIRoute  # the route it serves (``scope["route"]``, as the router would set it)
 
 
 def status_read(owner: Owner):
@@ -50,7 +51,7 @@ def status_routes(router: APIRouter, prefix: str = "") -> list[StatusRoute]:
     for route in router.routes:
         if isinstance(route, APIRoute) and "GET" in route.methods and hasattr(route.endpoint, "status_owner"):
             regex, _, _ = compile_path(prefix + route.path)
-            found.append(StatusRoute(prefix + route.path, regex, route.endpoint.status_owner))
+            found.append(StatusRoute(prefix + route.path, regex, route.endpoint.status_owner, route))
     return found
 
 
@@ -74,6 +75,7 @@ class StatusFastPath:
                 match = route.regex.match(scope["path"])
                 # only job-id-shaped ids: any other segment is the router's (``/jobs/events``, or a 404)
                 if match and JOB_ID_PATTERN.match(match["job_id"]):
+                    scope["route"] = route.route
                     return await self._serve(scope, receive, send, match["job_id"], route.owner)
         await self.app(scope, receive, send)
 

@@ -72,6 +72,7 @@ async def submit_job(
     if idempotency_key is not None:
         replay = await _claim(ctx, idempotency_scope, idempotency_key, body, accepted)
         if replay is not None:
+            ctx.metrics.count("idempotent_replays")
             return Submission(replay, replayed=True)
     try:
         headers = await ctx.limiter.hit(rate.name, rate.limit, rate.key)

@@ -43,6 +43,7 @@ CREATE = _INDEXES + """
 -- ARGV[5] '1': index under the owner (jobs, active set, status, owner counter), '0': not (demo jobs)
 -- ARGV[6] max active jobs of the owner, '0' = no limit; ARGV[7] owner
 -- ARGV[8..] the record's field, value pairs
+-- Counts the job in job_stats: `total_jobs` and `submitted:{kind}` (GET /metrics reads them).
 -- Returns 1: stored, event `pending` published; 0: refused at the limit, nothing written.
 -- Ids in the owner's active set whose record vanished (TTL, eviction) are dropped before counting,
 -- so they can never lock the owner out.
@@ -58,6 +59,7 @@ redis.call('HSET', job, unpack(ARGV, 8))
 redis.call('EXPIRE', job, ttl)
 redis.call('ZADD', active, created, id)
 redis.call('HINCRBY', job_stats, 'total_jobs', 1)
+redis.call('HINCRBY', job_stats, 'submitted:' .. (redis.call('HGET', job, 'kind') or 'unknown'), 1)
 if index_owner == '1' then
   redis.call('ZADD', owner_jobs, created, id)
   redis.call('EXPIRE', owner_jobs, ttl)
@@ -127,6 +129,7 @@ FINISH = _INDEXES + """
 -- ARGV[1] prefix P; ARGV[2] job id; ARGV[3] status (completed, failed or cancelled); ARGV[4] result
 -- ('' = none); ARGV[5] detail ('' = none); ARGV[6] completed_at (epoch s); ARGV[7] ttl (s)
 -- ARGV[8..] chunk index, JSON ChunkFact pairs (written over what is stored)
+-- Counts `{status}` and `finished:{kind}:{status}` in job_stats, `{status}` in owner_stats.
 -- Returns 1: finished (status, result, counters, indexes), event published with the final
 -- completed count and `chunks` = the indices given; 0: already final, nothing written;
 -- -1: the record is gone: the id is dropped from the active sets, no event.
@@ -159,6 +162,7 @@ local owner, created = unpack(redis.call('HMGET', job, 'owner', 'created_at'))
 if indexed(p, owner, id) then move_status(p, owner, id, status, final, created, ttl) end
 redis.call('HINCRBY', owner_stats, final, 1)
 redis.call('HINCRBY', job_stats, final, 1)
+redis.call('HINCRBY', job_stats, 'finished:' .. (redis.call('HGET', job, 'kind') or 'unknown') .. ':' .. final, 1)
 if final == 'completed' then
   redis.call('HINCRBY', owner_stats, 'duration_ms_sum',
     math.floor((tonumber(completed) - tonumber(started)) * 1000 + 0.5))

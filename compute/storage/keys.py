@@ -84,6 +84,11 @@ class RedisKeys:
     def job_stats(self) -> str:
         return f"{self.prefix}stats:jobs"
 
+    @property
+    def http_counters(self) -> str:
+        """Hash of the HTTP edge's counters, summed over every replica (``GET /metrics``)."""
+        return f"{self.prefix}stats:http"
+
     def chunk_rate(self, epoch_second: int) -> str:
         return f"{self.prefix}stats:chunks-per-second:{epoch_second}"
 

@@ -1,9 +1,12 @@
-"""Probes at the root, where orchestrators and the template's clients look: ``/healthz`` (liveness)."""
+"""At the root, where orchestrators, scrapers and the template's clients look: ``/healthz``
+(liveness) and ``/metrics`` (Prometheus)."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from serve_app import __version__
 from serve_app.deps import Ctx
+from serve_app.http_metrics import render
 from serve_app.schemas import LivenessOut
 
 router = APIRouter(tags=["monitoring"])
@@ -14,3 +17,15 @@ router = APIRouter(tags=["monitoring"])
             "`/monitoring/ready`).")
 async def healthz(ctx: Ctx) -> LivenessOut:
     return LivenessOut(status="healthy", service=ctx.settings.project_name, version=__version__)
+
+
+@router.get("/metrics", summary="Prometheus metrics of the whole service",
+            description="The text exposition format, the same through any replica: HTTP requests by route "
+            "template, method and status, a latency histogram per route, rate-limit rejections, idempotent "
+            "replays, jobs submitted and finished by kind and status, jobs active now.",
+            responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."},
+                       503: {"description": "Redis is unreachable."}})
+async def metrics(ctx: Ctx) -> Response:
+    await ctx.metrics.flush()  # this replica's latest counts too
+    http, stats = await ctx.metrics.counters.read(), await ctx.store.service_stats()
+    return Response(render(http, stats["counters"], stats["active"]), media_type=CONTENT_TYPE_LATEST)

@@ -19,6 +19,10 @@ def test_redis_restart_keeps_records_and_service_recovers(api, user, redis_serve
     try:
         health = api.get("/monitoring/health")
         assert health.status_code == 503 and health.json()["redis"] != "ok"
+        ready = api.get("/monitoring/ready")  # readiness names what does not answer; liveness stays up
+        assert ready.status_code == 503 and ready.json()["status"] == "not_ready"
+        assert ready.json()["checks"]["redis"] != "ok" and ready.json()["checks"]["runner"] == "ok"
+        assert api.get("/healthz").status_code == 200
         for method, path, body in [("GET", f"/jobs/{done}", None), ("POST", "/jobs/demo", {"n": 5, "chunks": 1}),
                                    ("GET", "/me", None), ("POST", "/auth/login", {"email": user["email"],
                                                                                   "password": user["password"]})]:
@@ -31,6 +35,7 @@ def test_redis_restart_keeps_records_and_service_recovers(api, user, redis_serve
         redis_server.start()
 
     wait_until(lambda: api.get("/monitoring/health").status_code == 200, "healthy again", interval=0.2)
+    wait_until(lambda: api.get("/monitoring/ready").status_code == 200, "ready again", interval=0.2)
     assert api.get(f"/jobs/{done}", headers=user["headers"]).json()["result"] == 1000 * 1001 // 2
     assert api.get("/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     job = wait_for_job(api, f"/jobs/{running}", headers=user["headers"], timeout=60)

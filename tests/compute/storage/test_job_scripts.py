@@ -32,7 +32,7 @@ class Scripts:
     async def create(self, job_id, who, *, created=None, index_owner=True, max_active=0):
         k = self.keys
         created = created if created is not None else time.time()
-        fields = ["job_id", job_id, "owner", who, "status", "pending", "created_at", created,
+        fields = ["job_id", job_id, "owner", who, "kind", "range_sum", "status", "pending", "created_at", created,
                   "completed_chunks", 0, "started_at", ""]
         return await self.create_script(
             keys=[k.job(job_id), k.active_jobs, k.job_stats, k.owner_jobs(who), k.owner_stats(who),
@@ -98,7 +98,7 @@ def test_create_stores_the_record_its_indexes_and_counters_and_publishes_pending
         assert await s.status_index(me, "pending") == [job]
         assert 0 < await client.ttl(k.owner_status(me, "pending")) <= TTL
         assert await client.hgetall(k.owner_stats(me)) == {"total_jobs": "1"}
-        assert await client.hgetall(k.job_stats) == {"total_jobs": "1"}
+        assert await client.hgetall(k.job_stats) == {"total_jobs": "1", "submitted:range_sum": "1"}
         assert await events.drain() == [(job, {"job_id": job, "owner": me, "status": "pending",
                                                "completed_chunks": 0})]
 
@@ -241,6 +241,7 @@ def test_finish_records_the_result_counters_and_indexes_once(redis_url):
         assert await client.hgetall(s.keys.owner_stats(me)) == {"total_jobs": "1", "completed": "1",
                                                                  "duration_ms_sum": "1500"}
         assert await client.hget(s.keys.job_stats, "completed") == "1"
+        assert await client.hget(s.keys.job_stats, "finished:range_sum:completed") == "1"
         assert await events.drain() == [(job, {"job_id": job, "owner": me, "status": "completed",
                                                "completed_chunks": 2, "chunks": [1]})]
         # once: a second finish (any status) changes nothing and counts nothing
