@@ -242,6 +242,10 @@ class Credentials(BaseModel):
 
 
 class LoginCredentials(Credentials):
+    """Logging in checks no address format: an address nobody registered is a 401 like a wrong
+    password (registration is where addresses are validated)."""
+
+    email: str = Field(min_length=1, max_length=254)
     password: str = Field(min_length=1, max_length=256)
 
 
