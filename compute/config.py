@@ -38,6 +38,9 @@ class ComputeSettings(BaseSettings):
     job_timeout_seconds: float = Field(0, alias="JOB_TIMEOUT_SECONDS", ge=0)
     chunk_max_retries: int = Field(3, alias="CHUNK_MAX_RETRIES", ge=0)
     ray_namespace: str = Field("ray-jobs", alias="RAY_NAMESPACE")
+    # A completed job of a deterministic kind answers the same owner's same kind, n and chunks this
+    # long (a completed copy, `cached: true`); 0 switches the cache off.
+    result_cache_seconds: int = Field(3600, alias="RESULT_CACHE_SECONDS", ge=0)
     # Extra job-kind plug-in modules (comma-separated import paths) loaded besides compute.kinds.*
     extra_job_kind_modules: str = Field("", alias="EXTRA_JOB_KIND_MODULES")
 

@@ -48,6 +48,7 @@ class JobRecord(BaseModel):
     completed_chunks: int = 0
     result: Optional[int] = None
     detail: Optional[str] = None
+    cached: bool = False  # a completed copy of an earlier job's result (RESULT_CACHE_SECONDS)
     created_at: float
     started_at: Optional[float] = None
     completed_at: Optional[float] = None

@@ -23,6 +23,7 @@ from compute.kinds import ChunkSpec, UnknownKind, get_kind
 from compute.records import ChunkFact, JobRecord, JobStatus
 from compute.retrying import until_redis_answers
 from compute.storage.jobs import JobStore, RedisError
+from compute.submission import remember_result
 from compute.tasks import run_chunk, warm_up
 
 RUNNER_NAME = "job-runner"
@@ -192,6 +193,10 @@ class JobRunner:
         result = kind.combine([(done | facts)[spec.index].result for spec in specs])
         await self._finish_until_stored(record, JobStatus.completed, result=result,
                                         detail="Computation finished successfully.", facts=facts.values())
+        try:
+            await remember_result(self.store, record, self.settings.result_cache_seconds)
+        except RedisError as exc:  # the job is recorded; it just answers no repeat
+            log.warning("result of job %s not cached: %s", job_id, type(exc).__name__)
 
     @staticmethod
     def _cancel(refs: dict) -> None:

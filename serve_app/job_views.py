@@ -50,7 +50,8 @@ async def chunks_of(ctx: AppContext, record: JobRecord) -> JobChunksOut:
         specs = get_kind(record.kind).split(record.n, record.chunks)
     except UnknownKind:
         specs = []
-    pending_status = "cancelled" if record.status.value in ("cancelled", "failed") else "pending"
+    pending_status = ("cancelled" if record.status.value in ("cancelled", "failed")
+                      else "cached" if record.cached else "pending")
     chunks = [
         ChunkOut.from_fact(facts.get(s.index) or ChunkFact(index=s.index, start=s.start, end=s.end,
                                                            status=pending_status))

@@ -38,6 +38,8 @@ class JobCreate(BaseModel):
                               "clamped to n when larger.")
     kind: str = Field("range_sum", max_length=64, description="Job kind (the schema lists those registered; "
                       "`GET /kinds` describes them).")
+    use_cache: bool = Field(True, description="Let a completed job of yours with the same kind, n and chunks "
+                            "answer (RESULT_CACHE_SECONDS; deterministic kinds): false always computes afresh.")
 
 
 class DemoJobCreate(JobCreate):
@@ -89,6 +91,9 @@ class KindsOut(BaseModel):
 class JobAccepted(BaseModel):
     job_id: str
     status: JobStatus
+    cached: bool = Field(False, description="True when an earlier identical job answered: the job is "
+                         "already completed and `result` is set.")
+    result: Optional[int] = Field(None, description="The result, when `cached`.")
 
 
 class JobOut(BaseModel):
@@ -105,6 +110,7 @@ class JobOut(BaseModel):
     started_at: Optional[datetime] = None
     completed_at: Optional[datetime] = None
     duration_ms: Optional[int] = None
+    is_cached: bool = Field(False, description="A completed copy of an earlier identical job's result.")
 
     @classmethod
     def from_record(cls, record: JobRecord) -> "JobOut":
@@ -122,6 +128,7 @@ class JobOut(BaseModel):
             started_at=iso_time(record.started_at),
             completed_at=iso_time(record.completed_at),
             duration_ms=record.duration_ms,
+            is_cached=record.cached,
         )
 
 

@@ -76,8 +76,9 @@ async def submit_job(
             return Submission(replay, replayed=True)
     try:
         headers = await ctx.limiter.hit(rate.name, rate.limit, rate.key)
-        await submission.accept(ctx.store, ctx.hand_off, record, index_owner=index_owner,
-                                max_active=limits.max_active)
+        stored = await submission.accept(ctx.store, ctx.hand_off, record, index_owner=index_owner,
+                                         max_active=limits.max_active,
+                                         cache=body.use_cache and ctx.settings.result_cache_seconds > 0)
     except BaseException as exc:
         await _release(ctx, idempotency_scope, idempotency_key)
         if isinstance(exc, submission.TooManyActiveJobs):
@@ -85,6 +86,8 @@ async def submit_job(
         if isinstance(exc, submission.ClusterUnavailable):
             raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
         raise
+    if stored.cached:
+        accepted = JobAccepted(job_id=stored.job_id, status=stored.status, cached=True, result=stored.result)
     return Submission(accepted, replayed=False, headers=headers)
 
 

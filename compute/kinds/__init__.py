@@ -33,6 +33,8 @@ class JobKind:
     run_chunk: Callable[[int, int], int]
     combine: Callable[[Sequence[int]], int] = sum
     timeout_seconds: float = 600.0
+    # The same inputs always give the same result, so a completed job may answer a repeat (RESULT_CACHE_SECONDS).
+    deterministic: bool = False
 
     def split(self, n: int, chunks: int) -> list[ChunkSpec]:
         return split_range(n, chunks)

@@ -46,5 +46,6 @@ KIND = JobKind(
     name="prime_count",
     description="Number of primes <= n (segmented sieve per chunk).",
     run_chunk=count_primes,
+    deterministic=True,
     timeout_seconds=1800.0,
 )

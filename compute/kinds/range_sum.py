@@ -19,5 +19,6 @@ KIND = JobKind(
     name="range_sum",
     description="Sum of the integers 1..n.",
     run_chunk=sum_range,
+    deterministic=True,
     timeout_seconds=600.0,
 )

@@ -30,24 +30,27 @@ end
 """
 
 CREATE = _INDEXES + """
--- Store a new pending job, unless its owner already has `max_active` pending/running jobs.
+-- Store a new job, unless its owner already has `max_active` pending/running jobs. A job starts
+-- `pending`, or `completed` when it is a copy of a cached result (RESULT_CACHE_SECONDS): such a
+-- job is never active and is counted as finished at once.
 -- KEYS[1] job           P job:{id}, the record
 -- KEYS[2] active        P jobs:active
 -- KEYS[3] job_stats     P stats:jobs
 -- KEYS[4] owner_jobs    P owner:{o}:jobs
 -- KEYS[5] owner_stats   P owner:{o}:stats
 -- KEYS[6] owner_active  P owner:{o}:active, the authority for the limit
--- KEYS[7] owner_pending P owner:{o}:status:pending
+-- KEYS[7] owner_status  P owner:{o}:status:{the record's status}
 -- KEYS[8] channel       P job-events:{id}
 -- ARGV[1] prefix P; ARGV[2] job id; ARGV[3] created_at (epoch s, the index score); ARGV[4] ttl (s)
 -- ARGV[5] '1': index under the owner (jobs, active set, status, owner counter), '0': not (demo jobs)
 -- ARGV[6] max active jobs of the owner, '0' = no limit; ARGV[7] owner
 -- ARGV[8..] the record's field, value pairs
--- Counts the job in job_stats: `total_jobs` and `submitted:{kind}` (GET /metrics reads them).
--- Returns 1: stored, event `pending` published; 0: refused at the limit, nothing written.
+-- Counts the job in job_stats: `total_jobs` and `submitted:{kind}` (GET /metrics reads them), and a
+-- completed copy also as finished (`completed`, `finished:{kind}:completed`, the owner's duration).
+-- Returns 1: stored, event with the record's status published; 0: refused at the limit, nothing written.
 -- Ids in the owner's active set whose record vanished (TTL, eviction) are dropped before counting,
 -- so they can never lock the owner out.
-local job, active, job_stats, owner_jobs, owner_stats, owner_active, owner_pending, channel = unpack(KEYS)
+local job, active, job_stats, owner_jobs, owner_stats, owner_active, owner_status, channel = unpack(KEYS)
 local p, id, created, ttl, index_owner, max_active, owner = unpack(ARGV, 1, 7)
 if max_active ~= '0' then
   for _, other in ipairs(redis.call('SMEMBERS', owner_active)) do
@@ -57,18 +60,35 @@ if max_active ~= '0' then
 end
 redis.call('HSET', job, unpack(ARGV, 8))
 redis.call('EXPIRE', job, ttl)
-redis.call('ZADD', active, created, id)
+local status, kind, done, started, ended = unpack(redis.call('HMGET', job, 'status', 'kind', 'completed_chunks',
+  'started_at', 'completed_at'))
+kind = kind or 'unknown'
+local live = status == 'pending'
+if live then redis.call('ZADD', active, created, id) end
 redis.call('HINCRBY', job_stats, 'total_jobs', 1)
-redis.call('HINCRBY', job_stats, 'submitted:' .. (redis.call('HGET', job, 'kind') or 'unknown'), 1)
+redis.call('HINCRBY', job_stats, 'submitted:' .. kind, 1)
+if not live then
+  redis.call('HINCRBY', job_stats, status, 1)
+  redis.call('HINCRBY', job_stats, 'finished:' .. kind .. ':' .. status, 1)
+end
 if index_owner == '1' then
   redis.call('ZADD', owner_jobs, created, id)
   redis.call('EXPIRE', owner_jobs, ttl)
   redis.call('HINCRBY', owner_stats, 'total_jobs', 1)
-  redis.call('SADD', owner_active, id)
-  redis.call('ZADD', owner_pending, created, id)
-  redis.call('EXPIRE', owner_pending, ttl)
+  if live then
+    redis.call('SADD', owner_active, id)
+  else
+    redis.call('HINCRBY', owner_stats, status, 1)
+    if status == 'completed' then
+      redis.call('HINCRBY', owner_stats, 'duration_ms_sum',
+        math.floor((tonumber(ended) - tonumber(started)) * 1000 + 0.5))
+    end
+  end
+  redis.call('ZADD', owner_status, created, id)
+  redis.call('EXPIRE', owner_status, ttl)
 end
-redis.call('PUBLISH', channel, cjson.encode({job_id=id, owner=owner, status='pending', completed_chunks=0}))
+redis.call('PUBLISH', channel, cjson.encode({job_id=id, owner=owner, status=status,
+  completed_chunks=tonumber(done) or 0}))
 return 1
 """
 

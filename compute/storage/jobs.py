@@ -66,14 +66,15 @@ class JobStore:
     # -- writes (each publishes its change: see THE RULE above) ----------------------------
 
     async def create_job(self, record: JobRecord, *, index_owner: bool = True, max_active: int = 0) -> bool:
-        """Store a new pending job; False (and nothing written) when the owner already has
-        ``max_active`` pending/running jobs. The check and the write are one atomic step."""
+        """Store a new job (pending, or a completed copy of a cached result); False (and nothing
+        written) when the owner already has ``max_active`` pending/running jobs. The check and the
+        write are one atomic step."""
         fields = []
         for name, value in record.model_dump().items():
             fields += [name, _encode(value.value if isinstance(value, JobStatus) else value)]
         k, job_id, owner = self.keys, record.job_id, record.owner
         keys = [k.job(job_id), k.active_jobs, k.job_stats, k.owner_jobs(owner), k.owner_stats(owner),
-                k.owner_active(owner), k.owner_status(owner, JobStatus.pending), k.events(job_id)]
+                k.owner_active(owner), k.owner_status(owner, record.status), k.events(job_id)]
         args = [k.prefix, job_id, record.created_at, self.ttl, int(index_owner), max_active, owner, *fields]
         return await self._create(keys=keys, args=args) == 1
 
@@ -115,7 +116,17 @@ class JobStore:
                 *_fact_args(facts)]
         return await self._finish(keys=keys, args=args) == 1
 
-    # -- index clean-up (no record changes, so no events) ----------------------------------
+    # -- index clean-up and the result cache (no record changes, so no events) ------------------
+
+    async def remember_result(self, record: JobRecord, digest: str, seconds: int) -> None:
+        """Name a completed job as its owner's cached result for its inputs (``digest``) for ``seconds``."""
+        await self.redis.set(self.keys.result_cache(record.owner, digest), record.job_id, ex=seconds)
+
+    async def cached_result(self, owner: str, digest: str) -> Optional[JobRecord]:
+        """The owner's completed job cached for these inputs, if it is still there."""
+        job_id = await self.redis.get(self.keys.result_cache(owner, digest))
+        record = await self.get_job(job_id) if job_id else None
+        return record if record is not None and record.status is JobStatus.completed else None
 
     async def forget_active(self, job_id: str) -> None:
         """Drop an id whose record is gone from the recovery index."""

@@ -84,6 +84,10 @@ class RedisKeys:
     def job_stats(self) -> str:
         return f"{self.prefix}stats:jobs"
 
+    def result_cache(self, owner: str, digest: str) -> str:
+        """The id of the owner's completed job for one kind, n and chunks (``digest``), while cached."""
+        return f"{self.prefix}result-cache:{owner}:{digest}"
+
     @property
     def http_counters(self) -> str:
         """Hash of the HTTP edge's counters, summed over every replica (``GET /metrics``)."""

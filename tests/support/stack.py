@@ -29,6 +29,8 @@ def stack_env(redis_url: str, **overrides: str) -> dict[str, str]:
         "TRUSTED_PROXIES": "127.0.0.1",
         "EXTRA_JOB_KIND_MODULES": "tests.support.kinds",
         "RAY_NAMESPACE": "ray-jobs-test",
+        # most tests need every job computed; the result cache has its own tests (test_result_cache.py)
+        "RESULT_CACHE_SECONDS": "0",
         "PYTHONPATH": str(REPO),
     }
     env.update(overrides)

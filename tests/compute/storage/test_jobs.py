@@ -104,9 +104,9 @@ def test_demo_jobs_get_no_owner_indexes(redis_url):
 # test_every_public_method_is_classified: decide what it is, and give it a call below.
 
 RECORD_WRITES = {"create_job", "start_job", "record_chunks_done", "finish"}
-INDEX_CLEANUP = {"forget_active", "forget_from_status_index"}  # writes that change no record
+INDEX_CLEANUP = {"forget_active", "forget_from_status_index", "remember_result"}  # writes that change no record
 READS = {"get_job", "get_jobs", "get_chunk_facts", "get_chunk_facts_for", "active_job_ids", "owner_job_ids",
-         "owner_job_ids_by_status", "owner_active_count", "owner_stats", "service_stats", "ping"}
+         "owner_job_ids_by_status", "owner_active_count", "owner_stats", "service_stats", "ping", "cached_result"}
 LIFECYCLE = {"close"}
 
 
@@ -148,6 +148,8 @@ OTHER_CALLS = {
     "owner_stats": lambda s, job: s.owner_stats(job.owner),
     "service_stats": lambda s, job: s.service_stats(),
     "ping": lambda s, job: s.ping(),
+    "remember_result": lambda s, job: s.remember_result(job, "digest", 60),
+    "cached_result": lambda s, job: s.cached_result(job.owner, "digest"),
 }
 
 
