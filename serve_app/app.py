@@ -20,7 +20,7 @@ from serve_app.context import AppContext
 from serve_app.errors import install_error_handlers
 from serve_app.http_metrics import MetricsMiddleware
 from serve_app.middleware import RequestSizeLimitMiddleware, SecurityHeadersMiddleware
-from serve_app.routes import auth, demo, jobs, kinds, me, monitoring, pages, probes
+from serve_app.routes import auth, demo, jobs, kinds, me, monitoring, pages, probes, ws
 from serve_app.settings import Settings, get_settings
 from serve_app.status_reads import StatusFastPath, status_routes
 
@@ -35,6 +35,10 @@ and read the exact result. Demo jobs need no account; `/v1/jobs` needs a bearer 
 
 Every path below also answers without its `/v1` prefix (`/jobs`, `/me`, ...): the short form is an
 alias of the same route, kept for the paths in the README.
+
+Live progress over WebSocket (not listed below: OpenAPI describes no WebSockets): `/v1/ws/{job_id}?token=...`
+(a JWT or an API token) and `/v1/ws/demo/{job_id}` send `connected`, `progress` per change, then `done`
+and close with 1000; refusals close with 1008 and a reason (see the README).
 """
 
 
@@ -72,7 +76,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
         generate_unique_id_function=lambda route: route.name,
     )
     install_error_handlers(app)
-    api_routers = [module.router for module in (demo, jobs, kinds, auth, me, monitoring)]
+    api_routers = [module.router for module in (demo, jobs, kinds, auth, me, monitoring, ws)]
     # the innermost middleware (added first): CORS, size limits and security headers apply to it too
     app.add_middleware(StatusFastPath, fastapi_app=app, routes=[
         route for prefix in API_PREFIXES for router in api_routers for route in status_routes(router, prefix)])

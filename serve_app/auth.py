@@ -6,8 +6,9 @@ import asyncio
 import hmac
 from dataclasses import dataclass
 from typing import Optional
+from urllib.parse import urlsplit
 
-from fastapi import Request
+from fastapi import Request, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from serve_app.context import AppContext
@@ -84,15 +85,49 @@ async def authenticate(request: Request, ctx: AppContext,
     """The caller, or None; every failure looks the same to the client. A request that sends an
     Authorization header is judged by it alone (never by a cookie it also carries)."""
     if credentials is not None or "authorization" in request.headers:
-        token = credentials.credentials if credentials is not None else ""
-        if not token:
-            return None
-        if looks_like_api_token(token):
-            return await _from_api_token(ctx, token)
-        return await _from_jwt(ctx, token, "local")
+        return await _from_bearer(ctx, credentials.credentials if credentials is not None else "")
     session = request.cookies.get(SESSION_COOKIE)
     if session:
         if request.method not in SAFE_METHODS and not _csrf_ok(request):
             return None
         return await _from_jwt(ctx, session, "session")
     return None
+
+
+async def _from_bearer(ctx: AppContext, token: str) -> Optional[AuthUser]:
+    if not token:
+        return None
+    if looks_like_api_token(token):
+        return await _from_api_token(ctx, token)
+    return await _from_jwt(ctx, token, "local")
+
+
+async def authenticate_socket(websocket: WebSocket, ctx: AppContext, token: Optional[str]) -> Optional[AuthUser]:
+    """The caller of a WebSocket handshake, or None: the bearer token of ``?token=`` or of an
+    Authorization header (judged alone, as in ``authenticate``), else the session cookie, but only
+    from an allowed origin: browsers send cookies with cross-site handshakes, and no CORS check
+    stands in the way of a WebSocket."""
+    if token is not None:
+        return await _from_bearer(ctx, token)
+    if "authorization" in websocket.headers:
+        return await _from_bearer(ctx, _bearer_token(websocket.headers["authorization"]))
+    session = websocket.cookies.get(SESSION_COOKIE)
+    if session and origin_allowed(websocket.headers.get("origin"), websocket.headers.get("host", ""),
+                                  ctx.settings.cors_origin_list):
+        return await _from_jwt(ctx, session, "session")
+    return None
+
+
+def _bearer_token(header: str) -> str:
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def origin_allowed(origin: Optional[str], host: str, allowed: list[str]) -> bool:
+    """A handshake's Origin is one of the CORS origins or this service's own host. No Origin at all:
+    not a browser (browsers always send one), so no cookie was sent on a user's behalf."""
+    if origin is None:
+        return True
+    if origin.rstrip("/") in (a.rstrip("/") for a in allowed):
+        return True
+    return bool(host) and urlsplit(origin).netloc.lower() == host.lower()

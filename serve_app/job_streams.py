@@ -11,12 +11,15 @@ Two streams, neither holding a Redis pub/sub connection of its own:
   have been missed (re-read the list). It stays open.
 
 Events only wake a stream; what it sends is a fresh read of Redis (a burst of events costs one
-read), so a lost event costs at most one heartbeat of delay, never a wrong state.
+read), so a lost event costs at most one heartbeat of delay, never a wrong state. That loop for one
+job is ``watch_job``, shared with the WebSocket route (``routes/ws.py``).
 """
 
 from __future__ import annotations
 
-from typing import AsyncIterator, Iterable
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import AsyncIterator, Iterable, Optional
 
 import orjson
 from cachetools import LRUCache
@@ -70,6 +73,34 @@ def _new_indices(batch: Iterable[Item], sent: set[int]) -> list[int]:
     return [i for i in named if i not in sent]
 
 
+@dataclass(frozen=True)
+class Look:
+    """One fresh read of a watched job."""
+
+    record: Optional[JobRecord]  # None: the record is gone (or is not the owner's)
+    changed: bool  # its status or completed_chunks differ from the previous look's (always, the first time)
+    batch: Optional[list[Item]]  # the events that woke this look: None the first time, [] after silence
+
+
+async def watch_job(ctx: AppContext, job_id: str, owner: str, heartbeat: float) -> AsyncIterator[Look]:
+    """Read the job now and again on each event about it, or after ``heartbeat`` s of silence, until it
+    is finished (the last look is the terminal record) or gone (a look without a record). Holds a
+    subscription of the replica's event hub until it ends or is closed (``contextlib.aclosing``)."""
+    with ctx.events.follow_job(job_id) as events:  # before the first read: no change slips between
+        last, batch = None, None
+        while True:
+            record = await ctx.store.get_job(job_id)
+            if record is None or record.owner != owner:
+                yield Look(None, True, batch)
+                return
+            state = _state(record)
+            changed, last = state != last, state
+            yield Look(record, changed, batch)
+            if record.status.terminal:
+                return
+            batch = await events.next_batch(heartbeat)
+
+
 def _chunks_event(job_id: str, facts: dict, sent: set[int]) -> bytes:
     sent.update(facts)
     update = ChunkUpdate(job_id=job_id, chunks=[ChunkOut.from_fact(facts[i]) for i in sorted(facts)])
@@ -79,36 +110,28 @@ def _chunks_event(job_id: str, facts: dict, sent: set[int]) -> bytes:
 async def _one_job(ctx: AppContext, job_id: str, owner: str, with_chunks: bool) -> AsyncIterator[bytes]:
     yield RETRY
     sent: set[int] = set()  # chunk indices already sent on this stream
-    with ctx.events.follow_job(job_id) as events:  # before the first read: no change slips between
-        last, batch = None, None
-        while True:
-            if with_chunks and batch:
-                if RESYNC in batch:
+    async with aclosing(watch_job(ctx, job_id, owner, HEARTBEAT_SECONDS)) as looks:
+        async for look in looks:
+            if with_chunks and look.batch:
+                if RESYNC in look.batch:
                     yield sse("resync", orjson.dumps({"job_id": job_id}))
-                new = _new_indices(batch, sent)
+                new = _new_indices(look.batch, sent)
                 facts = await ctx.store.get_chunk_facts_for(job_id, new) if new else {}
                 if facts:
                     yield _chunks_event(job_id, facts, sent)
-            record = await ctx.store.get_job(job_id)
-            if record is None or record.owner != owner:
+            if look.record is None:
                 yield sse("error", orjson.dumps({"detail": NOT_FOUND}))
-                return
-            state = _state(record)
-            if state != last:
-                if with_chunks and batch == [] and last is not None:  # a change no event told of
+            elif look.changed:
+                if with_chunks and look.batch == []:  # a change no event told of
                     yield sse("resync", orjson.dumps({"job_id": job_id}))
-                last = state
-                if record.status.terminal:
-                    if with_chunks:  # the record can be ahead of the events read so far: send the rest first
-                        rest = {i: f for i, f in (await ctx.store.get_chunk_facts(job_id)).items() if i not in sent}
-                        if rest:
-                            yield _chunks_event(job_id, rest, sent)
-                    yield sse("done", _job(record))
-                    return
-                yield sse("progress", _job(record))
-            elif not batch:
+                if look.record.status.terminal and with_chunks:
+                    # the record can be ahead of the events read so far: send the rest first
+                    rest = {i: f for i, f in (await ctx.store.get_chunk_facts(job_id)).items() if i not in sent}
+                    if rest:
+                        yield _chunks_event(job_id, rest, sent)
+                yield sse("done" if look.record.status.terminal else "progress", _job(look.record))
+            elif not look.batch:
                 yield KEEP_ALIVE
-            batch = await events.next_batch(HEARTBEAT_SECONDS)
 
 
 def job_stream(ctx: AppContext, record: JobRecord, *, with_chunks: bool = False) -> EventStream:

@@ -24,6 +24,8 @@ class Settings(ComputeSettings):
     ingress_proxies: str = Field("", alias="INGRESS_PROXIES")
     max_body_bytes: int = Field(64 * 1024, alias="MAX_BODY_BYTES", ge=1024)
     max_header_bytes: int = Field(16 * 1024, alias="MAX_HEADER_BYTES", ge=4096)
+    # A WebSocket that has had nothing to send for this long sends a heartbeat (routes/ws.py).
+    ws_heartbeat_seconds: float = Field(30.0, alias="WS_HEARTBEAT_SECONDS", gt=0, le=3600)
 
     rate_limit_enabled: bool = Field(True, alias="RATE_LIMIT_ENABLED")
     rate_limit_jobs: str = Field("10/minute", alias="RATE_LIMIT_JOBS")
