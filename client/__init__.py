@@ -1,0 +1,47 @@
+"""A typed Python client of the Ray Jobs HTTP API: ``Client`` (blocking) and ``AsyncClient`` (asyncio).
+
+    from client import Client
+
+    with Client("http://127.0.0.1:8000", token="rjt_...") as jobs:
+        job = jobs.submit(n=1_000_000, chunks=8)
+        print(jobs.wait(job.job_id).result)   # 500000500000
+
+``python -m client --help`` is a command line on top of it.
+"""
+
+__version__ = "0.1.0"
+
+from client.aio import AsyncClient
+from client.errors import (
+    ApiError,
+    AuthError,
+    Conflict,
+    InvalidInput,
+    NetworkError,
+    NotFound,
+    RateLimited,
+    ServerUnavailable,
+)
+from client.models import Chunk, Job, JobChunks, JobEvent, JobPage, Kind, Kinds, User
+from client.sync import Client
+
+__all__ = [
+    "ApiError",
+    "AsyncClient",
+    "AuthError",
+    "Chunk",
+    "Client",
+    "Conflict",
+    "InvalidInput",
+    "Job",
+    "JobChunks",
+    "JobEvent",
+    "JobPage",
+    "Kind",
+    "Kinds",
+    "NetworkError",
+    "NotFound",
+    "RateLimited",
+    "ServerUnavailable",
+    "User",
+]
