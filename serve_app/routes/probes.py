@@ -2,7 +2,7 @@
 (liveness) and ``/metrics`` (Prometheus)."""
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4 as CONTENT_TYPE  # what every Prometheus reads
 
 from serve_app import __version__
 from serve_app.deps import Ctx
@@ -23,9 +23,9 @@ async def healthz(ctx: Ctx) -> LivenessOut:
             description="The text exposition format, the same through any replica: HTTP requests by route "
             "template, method and status, a latency histogram per route, rate-limit rejections, idempotent "
             "replays, jobs submitted and finished by kind and status, jobs active now.",
-            responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."},
+            responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format."},
                        503: {"description": "Redis is unreachable."}})
 async def metrics(ctx: Ctx) -> Response:
     await ctx.metrics.flush()  # this replica's latest counts too
     http, stats = await ctx.metrics.counters.read(), await ctx.store.service_stats()
-    return Response(render(http, stats["counters"], stats["active"]), media_type=CONTENT_TYPE_LATEST)
+    return Response(render(http, stats["counters"], stats["active"]), media_type=CONTENT_TYPE)

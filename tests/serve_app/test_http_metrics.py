@@ -65,7 +65,7 @@ def test_metrics_sum_every_replica_and_count_jobs_limits_and_replays(redis_url):
 
     scraped, later, limited = asyncio.run(scenario())
     assert [r.status_code for r in limited] == [202, 429]
-    assert scraped.status_code == 200 and scraped.headers["content-type"].startswith("text/plain")
+    assert scraped.status_code == 200 and scraped.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     found = _samples(scraped.text)
     route = "/jobs/demo/{job_id}"
     assert found[("rayjobs_http_requests_total", (("method", "GET"), ("route", route), ("status", "200")))] == 2
