@@ -9,28 +9,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from compute.records import JobStatus
-from serve_app.app import create_app
-from serve_app.context import AppContext
-from serve_app.settings import Settings
-
-
-class NoRunnerContext(AppContext):
-    async def hand_off(self, job_id: str) -> None:  # nothing here needs Ray
-        return None
+from tests.support.asgi import app_client
 
 
 def _replica(redis_url: str, prefix: str):
-    settings = Settings(REDIS_URL=redis_url, JWT_SECRET="metrics-" + "m" * 40, ENVIRONMENT="test",
-                        REDIS_KEY_PREFIX=prefix, RATE_LIMIT_DEMO="2/minute")
-    app = create_app(settings)
-    app.state.ctx = NoRunnerContext.create(settings)
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("127.0.8.1", 4000)),
-                               base_url="http://app")
-    return client, app.state.ctx
+    return app_client(redis_url, "127.0.8.1", REDIS_KEY_PREFIX=prefix, RATE_LIMIT_DEMO="2/minute")
 
 
 def _samples(text: str) -> dict:
@@ -45,8 +31,7 @@ def test_metrics_sum_every_replica_and_count_jobs_limits_and_replays(redis_url):
     prefix = f"m-{uuid.uuid4().hex[:6]}:"
 
     async def scenario():
-        (one, ctx_one), (two, ctx_two) = _replica(redis_url, prefix), _replica(redis_url, prefix)
-        try:
+        async with _replica(redis_url, prefix) as (one, ctx_one), _replica(redis_url, prefix) as (two, ctx_two):
             job = (await one.post("/jobs/demo", json={"n": 10, "chunks": 2}, headers={"Idempotency-Key": "k1"})).json()
             await two.post("/v1/jobs/demo", json={"n": 10, "chunks": 2}, headers={"Idempotency-Key": "k1"})  # replay
             await two.get(f"/v1/jobs/demo/{job['job_id']}")  # the status fast path
@@ -58,10 +43,6 @@ def test_metrics_sum_every_replica_and_count_jobs_limits_and_replays(redis_url):
             await ctx_one.store.finish(await ctx_one.store.get_job(job["job_id"]), JobStatus.cancelled)
             later = await one.get("/metrics")
             return scraped, later, limited
-        finally:
-            for client, ctx in ((one, ctx_one), (two, ctx_two)):
-                await client.aclose()
-                await ctx.close()
 
     scraped, later, limited = asyncio.run(scenario())
     assert [r.status_code for r in limited] == [202, 429]

@@ -6,34 +6,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import httpx
-
-from serve_app.app import create_app
-from serve_app.context import AppContext
-from serve_app.settings import Settings
-
-
-class NoRunnerContext(AppContext):
-    """The replica's context with the runner hand-off replaced by a list (nothing here needs Ray)."""
-
-    handed: list
-
-    async def hand_off(self, job_id: str) -> None:
-        self.handed.append(job_id)
+from tests.support.asgi import app_client
 
 
 async def _run(redis_url: str, scenario, **env):
-    settings = Settings(REDIS_URL=redis_url, JWT_SECRET="idem-" + "k" * 40, ENVIRONMENT="test", **env)
-    app = create_app(settings)
-    ctx = NoRunnerContext.create(settings)
-    ctx.handed = []
-    app.state.ctx = ctx
-    transport = httpx.ASGITransport(app=app, client=(f"127.0.9.{uuid.uuid4().int % 250}", 5000))
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
-            return await scenario(client, ctx)
-    finally:
-        await ctx.close()
+    async with app_client(redis_url, f"127.0.9.{uuid.uuid4().int % 250}", **env) as (client, ctx):
+        return await scenario(client, ctx)
 
 
 def test_concurrent_requests_with_one_key_create_one_job(redis_url):

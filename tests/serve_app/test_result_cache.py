@@ -6,31 +6,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import httpx
-
 from compute.records import JobStatus
 from compute.submission import remember_result
-from serve_app.app import create_app
 from serve_app.context import AppContext
-from serve_app.settings import Settings
-
-
-class NoRunnerContext(AppContext):
-    async def hand_off(self, job_id: str) -> None:  # the test plays the runner
-        return None
+from tests.support.asgi import app_client
 
 
 async def _run(redis_url: str, scenario, **env):
-    settings = Settings(REDIS_URL=redis_url, JWT_SECRET="cache-" + "c" * 40, ENVIRONMENT="test",
-                        REDIS_KEY_PREFIX=f"rc-{uuid.uuid4().hex[:6]}:", RATE_LIMIT_DEMO="100/minute", **env)
-    app = create_app(settings)
-    ctx = NoRunnerContext.create(settings)
-    app.state.ctx = ctx
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as client:
-            return await scenario(client, ctx)
-    finally:
-        await ctx.close()
+    async with app_client(redis_url, RATE_LIMIT_DEMO="100/minute", **env) as (client, ctx):  # the test plays the runner
+        return await scenario(client, ctx)
 
 
 async def _complete(ctx: AppContext, job_id: str, result: int) -> None:

@@ -19,9 +19,7 @@ from compute.submission import prepare
 from serve_app.app import create_app
 from serve_app.context import AppContext
 from serve_app.security import create_access_token
-from serve_app.settings import Settings
-
-SECRET = "status-reads-secret-" + "z" * 32
+from tests.support.asgi import app_client, settings_for
 
 
 @pytest.fixture(scope="module")
@@ -32,20 +30,9 @@ def own_redis(tmp_path_factory):
     server.stop()
 
 
-def _settings(redis_url: str) -> Settings:
-    return Settings(REDIS_URL=redis_url, JWT_SECRET=SECRET, ENVIRONMENT="test")
-
-
 async def _with_app(redis_url: str, scenario):
-    settings = _settings(redis_url)
-    app = create_app(settings)
-    ctx = AppContext.create(settings)  # what the lifespan builds; no runner: nothing here needs Ray
-    app.state.ctx = ctx
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as client:
-            return await scenario(client, ctx)
-    finally:
-        await ctx.close()
+    async with app_client(redis_url) as (client, ctx):
+        return await scenario(client, ctx)
 
 
 async def _hgetall_calls(ctx: AppContext) -> int:
@@ -114,7 +101,7 @@ def test_redis_away_is_one_503(own_redis, tmp_path):
 
 def test_status_routes_are_documented_like_the_others(own_redis):
     """The lean handler changes nothing in the schema: response model, errors, bearer security."""
-    schema = create_app(_settings(own_redis.url)).openapi()
+    schema = create_app(settings_for(own_redis.url)).openapi()
     demo, mine = schema["paths"]["/v1/jobs/demo/{job_id}"]["get"], schema["paths"]["/v1/jobs/{job_id}"]["get"]
     for operation in (demo, mine):
         assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {
