@@ -10,6 +10,7 @@ import pytest
 from compute.collect import JobFailed, collect_chunks, describe_chunk_error
 from compute.kinds import ChunkSpec
 from compute.records import ChunkFact
+from tests.support.clients import run_async
 
 
 def _fields(index: int, result: int) -> dict:
@@ -41,7 +42,7 @@ def test_collects_every_chunk_and_reports_progress_in_batches():
         await feeder
         return facts, batches, reports
 
-    facts, batches, reports = asyncio.run(scenario())
+    facts, batches, reports = run_async(lambda: scenario())
     assert {i: f.result for i, f in facts.items()} == {i: i * 100 for i in range(6)}
     assert sorted(i for batch in batches for i in batch) == list(range(6))
     reported = [i for report in reports for i in report]
@@ -60,7 +61,7 @@ def test_a_failing_chunk_fails_the_job_naming_it():
             await collect_chunks(pending, facts, timeout=10, interval=0.05)
         return str(failure.value), facts
 
-    message, facts = asyncio.run(scenario())
+    message, facts = run_async(lambda: scenario())
     assert message == "Chunk 2 (range 21..30) failed: ValueError: bad input"
     assert set(facts) <= {0}
 
@@ -75,7 +76,7 @@ def test_time_budget_stops_collection():
             await collect_chunks(pending, facts, timeout=0.2, interval=0.05)
         return time.monotonic() - started, facts
 
-    elapsed, facts = asyncio.run(scenario())
+    elapsed, facts = run_async(lambda: scenario())
     assert 0.2 <= elapsed < 2
     assert list(facts) == [0]
 

@@ -15,6 +15,7 @@ from compute.config import JobLimits
 from compute.records import JobStatus
 from compute.storage.jobs import JobStore
 from compute.submission import ClusterUnavailable, InvalidInput, TooManyActiveJobs, accept, check, prepare
+from tests.support.clients import run_async
 
 LIMITS = JobLimits(max_n=1_000, max_chunks=10)
 
@@ -55,7 +56,7 @@ def test_active_limit_holds_under_concurrent_submissions(redis_url):
         await store.close()
         return outcomes, active
 
-    outcomes, active = asyncio.run(scenario())
+    outcomes, active = run_async(lambda: scenario())
     accepted = [o for o in outcomes if not isinstance(o, BaseException)]
     assert len(accepted) == 3 == active == len(handed) and {o.job_id for o in accepted} == set(handed)
     assert all(isinstance(o, TooManyActiveJobs) for o in outcomes if isinstance(o, BaseException))
@@ -75,7 +76,7 @@ def test_unreachable_cluster_fails_the_job_visibly(redis_url):
         await store.close()
         return stored, active
 
-    stored, active = asyncio.run(scenario())
+    stored, active = run_async(lambda: scenario())
     assert stored.status is JobStatus.failed and "could not accept" in stored.detail
     assert active == 0  # a failed hand-off frees its slot
 
@@ -98,4 +99,4 @@ def test_slow_runner_does_not_refuse_and_still_gets_the_job(redis_url):
         await store.close()
         return pending
 
-    assert asyncio.run(scenario()) is JobStatus.pending
+    assert run_async(lambda: scenario()) is JobStatus.pending

@@ -6,13 +6,13 @@ sees the requests both served.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from compute.records import JobStatus
 from tests.support.asgi import app_client
+from tests.support.clients import run_async
 
 
 def _replica(redis_url: str, prefix: str):
@@ -44,7 +44,7 @@ def test_metrics_sum_every_replica_and_count_jobs_limits_and_replays(redis_url):
             later = await one.get("/metrics")
             return scraped, later, limited
 
-    scraped, later, limited = asyncio.run(scenario())
+    scraped, later, limited = run_async(lambda: scenario())
     assert [r.status_code for r in limited] == [202, 429]
     assert scraped.status_code == 200 and scraped.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     found = _samples(scraped.text)

@@ -7,6 +7,7 @@ import asyncio
 import uuid
 
 from tests.support.asgi import app_client
+from tests.support.clients import run_async
 
 
 async def _run(redis_url: str, scenario, **env):
@@ -23,7 +24,7 @@ def test_concurrent_requests_with_one_key_create_one_job(redis_url):
         other_body = await client.post("/jobs/demo", json={"n": 101, "chunks": 2}, headers={"Idempotency-Key": key})
         return responses, other_body, list(ctx.handed)
 
-    responses, other_body, handed = asyncio.run(_run(redis_url, scenario, RATE_LIMIT_DEMO="100/minute"))
+    responses, other_body, handed = run_async(lambda: _run(redis_url, scenario, RATE_LIMIT_DEMO="100/minute"))
     assert {r.status_code for r in responses} == {202}
     assert len({r.json()["job_id"] for r in responses}) == 1 and handed == [responses[0].json()["job_id"]]
     assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 7
@@ -40,7 +41,7 @@ def test_a_replay_is_neither_counted_nor_refused_by_the_rate_limit(redis_url):
         fresh = [await client.post("/jobs/demo", json={"n": 10, "chunks": 1}) for _ in range(2)]
         return first, replays, fresh
 
-    first, replays, fresh = asyncio.run(_run(redis_url, scenario, RATE_LIMIT_DEMO="2/minute"))
+    first, replays, fresh = run_async(lambda: _run(redis_url, scenario, RATE_LIMIT_DEMO="2/minute"))
     assert first.status_code == 202
     assert [r.status_code for r in replays] == [202] * 4
     assert {r.json()["job_id"] for r in replays} == {first.json()["job_id"]}
@@ -57,6 +58,6 @@ def test_an_invalid_request_claims_no_key(redis_url):
         good = await client.post("/jobs/demo", json={"n": 10, "chunks": 1}, headers={"Idempotency-Key": key})
         return bad, good
 
-    bad, good = asyncio.run(_run(redis_url, scenario, RATE_LIMIT_DEMO="100/minute"))
+    bad, good = run_async(lambda: _run(redis_url, scenario, RATE_LIMIT_DEMO="100/minute"))
     assert bad.status_code == 422 and "n" in bad.json()["detail"]
     assert good.status_code == 202

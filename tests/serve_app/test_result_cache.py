@@ -3,13 +3,13 @@ part is what it does after a job completes (``finish`` then ``remember_result``)
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 from compute.records import JobStatus
 from compute.submission import remember_result
 from serve_app.context import AppContext
 from tests.support.asgi import app_client
+from tests.support.clients import run_async
 
 
 async def _run(redis_url: str, scenario, **env):
@@ -40,7 +40,7 @@ def test_a_repeat_is_answered_by_a_completed_copy(redis_url):
         original = (await client.get(f"/v1/jobs/demo/{first['job_id']}")).json()
         return first, while_running, repeat, status, chunks, fresh, other, original
 
-    first, while_running, repeat, status, chunks, fresh, other, original = asyncio.run(_run(redis_url, scenario))
+    first, while_running, repeat, status, chunks, fresh, other, original = run_async(lambda: _run(redis_url, scenario))
     assert first == {"job_id": first["job_id"], "status": "pending", "cached": False, "result": None}
     assert while_running["cached"] is False and while_running["status"] == "pending"
     assert repeat.status_code == 202
@@ -66,7 +66,7 @@ def test_the_cache_is_per_owner_and_can_be_switched_off(redis_url):
         mine = (await client.post("/jobs", json={"n": 20, "chunks": 2}, headers=headers)).json()
         return mine
 
-    mine = asyncio.run(_run(redis_url, scenario))
+    mine = run_async(lambda: _run(redis_url, scenario))
     assert mine["cached"] is False  # a demo job's result does not answer a user's job
 
     async def switched_off(client, ctx):
@@ -74,4 +74,4 @@ def test_the_cache_is_per_owner_and_can_be_switched_off(redis_url):
         await _complete(ctx, first["job_id"], 465)
         return (await client.post("/jobs/demo", json={"n": 30, "chunks": 2})).json()
 
-    assert asyncio.run(_run(redis_url, switched_off, RESULT_CACHE_SECONDS=0))["cached"] is False
+    assert run_async(lambda: _run(redis_url, switched_off, RESULT_CACHE_SECONDS=0))["cached"] is False

@@ -7,7 +7,6 @@ whatever its outcome: fast tier.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import httpx
@@ -20,6 +19,7 @@ from serve_app.app import create_app
 from serve_app.context import AppContext
 from serve_app.security import create_access_token
 from tests.support.asgi import app_client, settings_for
+from tests.support.clients import run_async
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_reads_answer_like_the_routes_and_touch_redis_once(own_redis):
             answers.append((response, await _hgetall_calls(ctx) - before))
         return cases, answers, mine, demo
 
-    cases, answers, mine, demo = asyncio.run(_with_app(own_redis.url, scenario))
+    cases, answers, mine, demo = run_async(lambda: _with_app(own_redis.url, scenario))
     for (path, headers, status, expected_reads), (response, reads) in zip(cases, answers):
         assert response.status_code == status, (path, response.text)
         assert response.headers["content-type"] == "application/json", path
@@ -94,7 +94,7 @@ def test_redis_away_is_one_503(own_redis, tmp_path):
     async def scenario(client: httpx.AsyncClient, ctx: AppContext):
         return await client.get(f"/jobs/demo/{uuid.uuid4()}")
 
-    response = asyncio.run(_with_app(url, scenario))
+    response = run_async(lambda: _with_app(url, scenario))
     assert response.status_code == 503
     assert response.json() == {"detail": "Storage (Redis) is unavailable; try again shortly."}
 
@@ -128,5 +128,5 @@ def test_routes_declared_before_a_status_route_keep_their_paths(own_redis):
     async def scenario(client: httpx.AsyncClient, ctx: AppContext):
         return await client.get("/jobs/events")
 
-    response = asyncio.run(_with_app(own_redis.url, scenario))
+    response = run_async(lambda: _with_app(own_redis.url, scenario))
     assert response.status_code == 401 and response.json() == {"detail": "Not authenticated."}

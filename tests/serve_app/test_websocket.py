@@ -200,7 +200,7 @@ async def until_released(ctx: AppContext, count: int) -> None:
 
 
 def run(coroutine_function):
-    asyncio.run(coroutine_function())
+    run_async(coroutine_function)
 
 
 def test_one_message_per_write_then_done_and_the_subscription_is_released(own_redis):
