@@ -34,6 +34,7 @@ from serve_app.context import AppContext
 from serve_app.security import create_access_token
 from serve_app.settings import Settings
 from tests.serve_app.test_live_events import another_user, pubsub_connections, submit
+from tests.support.clients import run_async
 
 NOT_AUTHENTICATED, NOT_FOUND = "Not authenticated.", "Job not found."
 
