@@ -46,7 +46,7 @@ def main(argv=None) -> int:
 
     @ray.remote(num_cpus=1)
     def noop_report(i, counter):
-        counter.hit.remote(i)  # fire and forget, like run_chunk -> ProgressTracker.chunk_done
+        counter.hit.remote(i)  # fire and forget: what an actor call per chunk would cost
         return i
 
     try:
