@@ -16,12 +16,14 @@ import pytest
 
 from cluster.ports import port_in_use
 from tests.support.local_stack import LocalStackProcess
-from tests.support.stack import REPO
+from tests.support.stack import REPO, stack_env
 
 BIN = os.path.dirname(sys.executable)
-# Settings of the test session that a user's shell would not have.
-SESSION_ONLY_ENV = ("REDIS_URL", "REDIS_KEY_PREFIX", "RAY_ADDRESS", "RAY_NAMESPACE", "JWT_SECRET", "ENVIRONMENT",
-                    "RAY_TMPDIR", "JWT_JWKS_URL")
+# Settings of the test session that a user's shell would not have: all the session stack sets (e.g.
+# TRUSTED_PROXIES=127.0.0.1, which would let a local client name its address), and Ray's own.
+SESSION_ONLY_ENV = (*(name for name in stack_env("redis://unused", JWT_JWKS_URL="")
+                      if name not in ("PYTHONPATH", "EXTRA_JOB_KIND_MODULES")),  # the stack sets these itself
+                    "RAY_ADDRESS", "RAY_TMPDIR")
 
 
 def parse_batch_output(text: str) -> dict:
