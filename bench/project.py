@@ -19,7 +19,7 @@ from bench import procs
 REPO = Path(__file__).resolve().parent.parent
 # The environment of a developer's shell must not steer the stack somewhere else.
 SCRUB = ("RAY_ADDRESS", "REDIS_URL", "JWT_SECRET", "ENVIRONMENT", "HOST", "PORT", "RAY_DASHBOARD_PORT",
-         "RAY_DASHBOARD_URL", "DATA_DIR", "RATE_LIMIT_ENABLED", "MAX_ACTIVE_JOBS_PER_USER")
+         "RAY_DASHBOARD_URL", "DATA_DIR", "RATE_LIMIT_ENABLED", "MAX_ACTIVE_JOBS_PER_USER", "RESULT_CACHE_SECONDS")
 
 
 class StackError(RuntimeError):
@@ -56,6 +56,8 @@ class ProjectStack:
             "PORT": str(self.port), "HOST": "127.0.0.1", "RAY_DASHBOARD_PORT": str(self.dashboard_port),
             "DATA_DIR": str(self.tmp / "data"), "RATE_LIMIT_ENABLED": "false",
             "MAX_ACTIVE_JOBS_PER_USER": "100000", "PYTHONUNBUFFERED": "1",
+            # the phases repeat the same n and chunks: measure computing them, not the result cache
+            "RESULT_CACHE_SECONDS": "0",
         })
         if self.code_dir != REPO:
             # ahead of the editable install's finder, for this process and every Ray worker it starts
