@@ -13,6 +13,7 @@ from tests.support.clients import run_async
 
 
 async def _run(redis_url: str, scenario, **env):
+    env.setdefault("RESULT_CACHE_SECONDS", 3600)  # whatever the session environment says
     async with app_client(redis_url, RATE_LIMIT_DEMO="100/minute", **env) as (client, ctx):  # the test plays the runner
         return await scenario(client, ctx)
 
