@@ -108,4 +108,15 @@ def pytest_collection_modifyitems(config, items):
         slow = [item for item in items if needs_ray(item)]
         config.hook.pytest_deselected(items=slow)
         items[:] = [item for item in items if not needs_ray(item)]
-    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+    items.sort(key=lambda item: (item.get_closest_marker("last") is not None, _folder(item) in LATE_FOLDERS))
+
+
+# Run after every other folder. tests/client would otherwise be the first to start the session's stack,
+# which then stays up through tests/cluster; in that order test_batch's own `make run` stack answered
+# 401 to its user's token and the session runner's active-jobs gauge was not exported while a job ran
+# (seen in three whole-suite runs with coverage, not in any smaller run; cause not yet found).
+LATE_FOLDERS = ("client",)
+
+
+def _folder(item) -> str:
+    return item.path.relative_to(item.config.rootpath / "tests").parts[0]
