@@ -44,6 +44,8 @@ class ChunkUpdate(BaseModel):
     chunks: list[ChunkOut]
 
 
+# SSE framing by hand (two lines) rather than sse-starlette: the stream already wakes every heartbeat
+# to re-read the job, and sse-starlette would add its own ping and disconnect-watching tasks per stream.
 def sse(event: str, data: bytes) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
 
