@@ -42,16 +42,17 @@ class JobRunner:
         self.reporting: dict[str, asyncio.Task] = {}  # each job's progress write in flight
         self.recovered = False
 
-    async def recover(self) -> int:
+    async def recover(self, min_age: float = 0.0) -> int:
         """Resume every job that Redis lists as active and this runner is not running; from then on,
-        look again every SWEEP_SECONDS, so an accepted job whose hand-off was lost still runs."""
+        look again every SWEEP_SECONDS, so an accepted job whose hand-off was lost still runs (a sweep
+        leaves jobs younger than a sweep period alone: their hand-off may still be on its way)."""
         if not self.recovered:
             self.recovered = True
             loop = asyncio.get_running_loop()
             loop.create_task(self._sweep_forever())
             loop.create_task(self._warm_up())
         resumed = 0
-        for job_id in await self.store.active_job_ids():
+        for job_id in await self.store.active_job_ids(created_before=time.time() - min_age):
             if job_id not in self.jobs:
                 self._start(job_id)
                 resumed += 1
@@ -63,7 +64,7 @@ class JobRunner:
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
             try:
-                await self.recover()
+                await self.recover(min_age=SWEEP_SECONDS)
             except RedisError as exc:
                 log.warning("sweep skipped: %s", type(exc).__name__)
 

@@ -160,8 +160,9 @@ class JobStore:
         raw = await self.redis.hmget(self.keys.chunks(job_id), indices) if indices else []
         return {i: ChunkFact.model_validate_json(v) for i, v in zip(indices, raw) if v is not None}
 
-    async def active_job_ids(self) -> list[str]:
-        return list(await self.redis.zrange(self.keys.active_jobs, 0, -1))
+    async def active_job_ids(self, created_before: float = float("inf")) -> list[str]:
+        """Pending/running job ids, oldest first (only those created before ``created_before``)."""
+        return list(await self.redis.zrangebyscore(self.keys.active_jobs, "-inf", created_before))
 
     async def owner_job_ids(self, owner: str, offset: int, limit: int) -> tuple[int, list[str]]:
         """A page of an owner's jobs, newest first."""
