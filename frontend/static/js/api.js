@@ -61,23 +61,38 @@ function messageFor(status, data) {
 }
 
 function labelOf(field) {
-  return { n: "n", chunks: "Chunks", kind: "Kind", email: "Email", password: "Password", name: "Name", body: "Request" }[field] ?? field;
+  const label = { n: "n", chunks: "Chunks", kind: "Kind", email: "Email", password: "Password", name: "Name", body: "Request" }[field];
+  return label ?? String(field ?? "").replace(/^params\./, "");
 }
 
 function errorFrom(response, data) {
+  return errorOf(response.status, data, (name) => response.headers.get(name));
+}
+
+/** An ApiError from a status, the parsed body and a header getter (fetch and XMLHttpRequest alike). */
+function errorOf(status, data, header) {
   const fieldErrors = {};
   if (data && Array.isArray(data.errors)) {
     for (const e of data.errors) if (e && e.field && !(e.field in fieldErrors)) fieldErrors[e.field] = e.message;
   }
-  let retryAfter = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
+  let retryAfter = Number.parseInt(header("Retry-After") ?? "", 10);
   if (!Number.isFinite(retryAfter) && data && Number.isFinite(Number(data.retry_after))) retryAfter = Number(data.retry_after);
-  return new ApiError(messageFor(response.status, data), {
-    status: response.status,
+  return new ApiError(messageFor(status, data), {
+    status,
     detail: data && typeof data.detail === "string" ? data.detail : null,
     fieldErrors,
     retryAfter: Number.isFinite(retryAfter) ? retryAfter : null,
-    limit: response.headers.get("X-RateLimit-Limit"),
+    limit: header("X-RateLimit-Limit"),
   });
+}
+
+function parseBody(text) {
+  if (!text) return null;
+  try {
+    return parseJson(text);
+  } catch {
+    return null;
+  }
 }
 
 /** Call the API. Resolves with the parsed body (null for 204); rejects with ApiError. */
@@ -102,17 +117,40 @@ export async function api(path, { method = "GET", body, headers = {}, signal } =
     if (error && error.name === "AbortError") throw error;
     throw new ApiError(NETWORK_MESSAGE, { status: 0 });
   }
-  const text = await response.text();
-  let data = null;
-  if (text) {
-    try {
-      data = parseJson(text);
-    } catch {
-      data = null;
-    }
-  }
+  const data = parseBody(await response.text());
   if (!response.ok) throw errorFrom(response, data);
   return data;
+}
+
+/**
+ * Send a file as multipart/form-data (one part, `field`) with XMLHttpRequest, which reports upload
+ * progress (fetch does not): onProgress(loaded, total) as the bytes go out. Same session cookie and
+ * CSRF header as api(). Resolves with the parsed answer; rejects with ApiError (errors in words).
+ * Returns {promise, abort}.
+ */
+export function uploadFile(path, file, { field = "file", onProgress = () => {} } = {}) {
+  const xhr = new XMLHttpRequest();
+  const promise = new Promise((resolve, reject) => {
+    xhr.open("POST", path);
+    xhr.withCredentials = true;
+    xhr.setRequestHeader("Accept", "application/json");
+    const csrf = getCookie(CSRF_COOKIE);
+    if (csrf) xhr.setRequestHeader("X-CSRF-Token", csrf);
+    xhr.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) onProgress(event.loaded, event.total);
+    });
+    xhr.addEventListener("load", () => {
+      const data = parseBody(xhr.responseText);
+      if (xhr.status >= 200 && xhr.status < 300) resolve(data);
+      else reject(errorOf(xhr.status, data, (name) => xhr.getResponseHeader(name)));
+    });
+    xhr.addEventListener("error", () => reject(new ApiError(NETWORK_MESSAGE, { status: 0 })));
+    xhr.addEventListener("abort", () => reject(new ApiError("The upload was stopped.", { status: 0 })));
+    const form = new FormData();
+    form.append(field, file, file.name);
+    xhr.send(form);
+  });
+  return { promise, abort: () => xhr.abort() };
 }
 
 // ---- live job updates ------------------------------------------------------------------------

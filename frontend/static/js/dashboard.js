@@ -1,11 +1,14 @@
 // Dashboard: submit jobs, stats, API tokens, and the job history with live rows over one SSE stream.
 
 import { api, ApiError, followMyJobs, isTerminal } from "./api.js";
-import { chunksText, formatDuration, formatFullTime, formatInt, kindLabel, percentOf, shortId } from "./format.js";
-import { initLayout, signInProblem } from "./layout.js";
-import { showKinds, showLimits } from "./limits.js";
 import {
-  $, badge, clearFormErrors, confirmCancelJob, confirmDialog, copyButton, el, progressBar, readInt, setBadge, setBusy,
+  chunksText, formatDuration, formatFullTime, formatInt, inputSummary, kindLabel, percentOf, resultSummary, shortId,
+} from "./format.js";
+import { paramFields } from "./kindform.js";
+import { initLayout, signInProblem } from "./layout.js";
+import { chunkLimit, findKind, getKinds, kindsHaveSchemas, showKinds, showLimits } from "./limits.js";
+import {
+  $, $$, badge, clearFormErrors, confirmCancelJob, confirmDialog, copyButton, el, progressBar, readInt, setBadge, setBusy,
   setFieldError, showAlert, showFieldErrors, toast, updateProgress,
 } from "./ui.js";
 
@@ -71,7 +74,7 @@ function jobRow(job) {
         el("div", { class: "small muted", text: kindLabel(job.kind) }))),
     el("td", { "data-label": "Status", "data-cell": "status" }, badge(job.status)),
     el("td", { "data-label": "Progress" }, el("div", { class: "mini-progress" }, bar, el("span", { "data-cell": "chunks" }))),
-    el("td", { "data-label": "n", class: "num", text: formatInt(job.n) }),
+    el("td", { "data-label": "Input", class: "num input-cell", text: inputSummary(job), title: inputSummary(job) }),
     el("td", { "data-label": "Created", "data-cell": "created" }),
     el("td", { "data-label": "Started", "data-cell": "started" }),
     el("td", { "data-label": "Completed", "data-cell": "completed" }),
@@ -91,7 +94,7 @@ function fillRow(row, job) {
   cell("created").replaceChildren(timeCell(job.created_at));
   cell("started").replaceChildren(timeCell(job.started_at));
   cell("completed").replaceChildren(timeCell(job.completed_at));
-  cell("result").textContent = job.status === "completed" ? formatInt(job.result) : "—";
+  cell("result").textContent = job.status === "completed" ? resultSummary(job.result) : "—";
   const detail = cell("detail");
   detail.textContent = job.detail || (job.duration_ms !== null && job.duration_ms !== undefined ? formatDuration(job.duration_ms) : "—");
   detail.title = job.detail || "";
@@ -131,7 +134,7 @@ function applyJob(job) {
   if (!wasTerminal && isTerminal(job.status)) {
     $("#jobs-live").textContent = `Job ${shortId(job.job_id)} ${job.status}.`;
     if (state.mine.has(job.job_id) && job.status === "completed") {
-      toast(`Job ${shortId(job.job_id)} completed: ${formatInt(job.result)}`, { kind: "ok" });
+      toast(`Job ${shortId(job.job_id)} completed: ${resultSummary(job.result)}`, { kind: "ok" });
     } else if (state.mine.has(job.job_id) && job.status === "failed") {
       toast(`Job ${shortId(job.job_id)} failed: ${job.detail || "no reason given"}`, { kind: "error" });
     }
@@ -220,29 +223,150 @@ async function cancelJob(jobId, button) {
 }
 
 // ---- submit form -------------------------------------------------------------------------------
+// Built from GET /kinds: the kind <select>, then that kind's fields (kindform.js) and Chunks. A server
+// that does not describe its kinds' inputs keeps the page's n/chunks form and the legacy body.
+
+const form = {
+  config: null, // GET /kinds, once it answers with params schemas
+  fields: [], // paramFields() of the chosen kind
+  values: new Map(), // what the user typed per field name, kept across kind changes
+  chunksTouched: false,
+  ready: null, // resolves once the form matches the server's kinds
+};
+
+function resourcesText(kind) {
+  const r = kind.resources || {};
+  const parts = [`${formatInt(r.num_cpus ?? 1)} CPU${Number(r.num_cpus ?? 1) === 1 ? "" : "s"}`];
+  if (Number(r.num_gpus)) parts.push(`${formatInt(r.num_gpus)} GPU${Number(r.num_gpus) === 1 ? "" : "s"}`);
+  for (const [name, amount] of Object.entries(r.custom || {})) parts.push(`${formatInt(amount)} ${name}`);
+  let text = `Each chunk uses ${parts.join(", ")}.`;
+  const retry = kind.retry;
+  if (retry && retry.max_attempts > 1 && retry.transient?.length) {
+    text += ` ${retry.transient.join(", ")} errors are retried, up to ${formatInt(retry.max_attempts)} attempts.`;
+  }
+  return text;
+}
+
+/** Show the chosen kind's fields (keeping what the user typed in fields of the same name). */
+function buildKindFields() {
+  const kind = findKind(form.config, $("#job-kind").value) || form.config.kinds[0];
+  const container = $("#job-fields");
+  const chunksField = $("#job-chunks-field");
+  for (const node of [...container.children]) if (node !== chunksField) node.remove();
+  form.fields = paramFields(kind, {
+    prefix: "job",
+    config: form.config,
+    values: form.values,
+    onError: setFieldError,
+    onInput: (name, value) => form.values.set(name, value),
+  });
+  chunksField.before(...form.fields.map((field) => field.node));
+
+  const hint = $("#job-kind-hint");
+  hint.textContent = `${kind.description ? `${kind.description.replace(/\.?$/, ".")} ` : ""}${resourcesText(kind)}`;
+  $("#job-n-chip").hidden = !form.fields.some((field) => field.name === "n");
+
+  // Chunks: the kind's default (until the user sets one) and its own maximum if it has one.
+  const chunks = $("#job-chunks");
+  const { max, own } = chunkLimit(form.config, kind);
+  const maxSpan = $("#job-chunks-max");
+  if (own) {
+    chunks.removeAttribute("data-limit-max");
+    maxSpan.removeAttribute("data-limit");
+  } else {
+    chunks.setAttribute("data-limit-max", "jobs.max_chunks");
+    maxSpan.setAttribute("data-limit", "jobs.max_chunks");
+  }
+  if (max !== undefined) {
+    chunks.max = String(max);
+    maxSpan.textContent = formatInt(max);
+  }
+  if (!form.chunksTouched && kind.default_chunks) chunks.value = String(kind.default_chunks);
+  setFieldError(chunks, "");
+}
+
+async function prepareForm() {
+  let config;
+  try {
+    config = await getKinds();
+  } catch {
+    return; // the server did not answer: the page's own form stays, the server checks what is sent
+  }
+  if (!kindsHaveSchemas(config)) return;
+  form.config = config;
+  await showLimits(); // the marked spots first, so the kind's own limits win
+  for (const input of $$("#job-fields [data-param]")) {
+    if (input.matches("input, select") && !form.values.has(input.dataset.param)) form.values.set(input.dataset.param, input.value);
+  }
+  buildKindFields();
+}
+
+/** Put a 422's field errors next to their fields (`params.width` or a bare `width`); the rest in words. */
+function placeFieldErrors(formNode, fieldErrors) {
+  const placed = {};
+  for (const [field, message] of Object.entries(fieldErrors || {})) {
+    const name = formNode.querySelector(`[name="${CSS.escape(field)}"]`) ? field : `params.${field}`;
+    if (formNode.querySelector(`[name="${CSS.escape(name)}"]`)) placed[name] = message;
+  }
+  return showFieldErrors(formNode, placed) === Object.keys(fieldErrors || {}).length;
+}
+
+/** The body for POST /jobs, or null after showing what is wrong next to the fields. */
+function readForm() {
+  const problems = [];
+  const chunksInput = $("#job-chunks");
+  if (!form.config) {
+    const n = readInt($("#job-n"), "n");
+    const chunks = readInt(chunksInput, "Chunks");
+    if (n.error) problems.push([$("#job-n"), n.error]);
+    if (chunks.error) problems.push([chunksInput, chunks.error]);
+    for (const [input, message] of problems) setFieldError(input, message);
+    if (problems.length) {
+      problems[0][0].focus();
+      return null;
+    }
+    return { n: n.value, chunks: chunks.value, kind: $("#job-kind").value };
+  }
+  const params = {};
+  for (const field of form.fields) {
+    const answer = field.read();
+    if (answer.error) problems.push([field.input, answer.error]);
+    else if (!answer.omit) params[field.name] = answer.value;
+  }
+  const chunks = readInt(chunksInput, "Chunks");
+  if (chunks.error) problems.push([chunksInput, chunks.error]);
+  for (const [input, message] of problems) setFieldError(input, message);
+  if (problems.length) {
+    problems[0][0].focus();
+    return null;
+  }
+  return { kind: $("#job-kind").value, params, chunks: chunks.value };
+}
 
 function setupSubmit() {
-  const form = $("#job-form");
+  const formNode = $("#job-form");
   const button = $("#job-submit");
   const errorBox = $("#job-form-error");
   showKinds($("#job-kind"), (kind) => `${kind.name} — ${kind.description}`);
-  for (const id of ["#job-n", "#job-chunks"]) $(id).addEventListener("input", (e) => setFieldError(e.target, ""));
-  form.addEventListener("submit", async (event) => {
+  form.ready = prepareForm();
+  $("#job-kind").addEventListener("change", () => {
+    setFieldError($("#job-kind"), "");
+    showAlert(errorBox, "");
+    if (form.config) buildKindFields();
+  });
+  $("#job-chunks").addEventListener("input", (e) => { form.chunksTouched = true; setFieldError(e.target, ""); });
+  $("#job-n").addEventListener("input", (e) => { form.values.set("n", e.target.value); setFieldError(e.target, ""); });
+  formNode.addEventListener("submit", async (event) => {
     event.preventDefault();
     await showLimits(); // the inputs' max attributes come from GET /kinds
-    clearFormErrors(form);
+    await form.ready;
+    clearFormErrors(formNode);
     showAlert(errorBox, "");
-    const n = readInt($("#job-n"), "n");
-    const chunks = readInt($("#job-chunks"), "Chunks");
-    if (n.error) setFieldError($("#job-n"), n.error);
-    if (chunks.error) setFieldError($("#job-chunks"), chunks.error);
-    if (n.error || chunks.error) {
-      (n.error ? $("#job-n") : $("#job-chunks")).focus();
-      return;
-    }
+    const body = readForm();
+    if (!body) return;
     setBusy(button, true, "Submitting…");
     try {
-      const accepted = await api("/jobs", { method: "POST", body: { n: n.value, chunks: chunks.value, kind: $("#job-kind").value } });
+      const accepted = await api("/jobs", { method: "POST", body });
       state.mine.add(accepted.job_id);
       toast(`Job ${shortId(accepted.job_id)} submitted.`, { kind: "ok" });
       state.offset = 0;
@@ -254,7 +378,7 @@ function setupSubmit() {
       refreshStatsSoon();
     } catch (error) {
       if (handleAuthError(error)) return;
-      if (error.status === 422 && showFieldErrors(form, error.fieldErrors)) return;
+      if (error.status === 422 && placeFieldErrors(formNode, error.fieldErrors)) return;
       showAlert(errorBox, error.message);
     } finally {
       setBusy(button, false);

@@ -73,5 +73,55 @@ export const shortId = (id) => (id ? String(id).slice(0, 8) : "—");
 export const KIND_LABELS = {
   range_sum: "Sum 1..n",
   prime_count: "Primes ≤ n",
+  mandelbrot: "Mandelbrot image",
+  word_count: "Word count",
+  thumbnails: "Thumbnails",
 };
 export const kindLabel = (kind) => KIND_LABELS[kind] ?? kind;
+
+/** A byte count in binary units: "512 B", "1.5 KiB", "64 MiB". */
+export function formatBytes(bytes) {
+  if (bytes === null || bytes === undefined || Number.isNaN(Number(bytes))) return "—";
+  let value = Number(bytes);
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  const digits = unit === 0 || value >= 100 || Number.isInteger(value) ? 0 : 1;
+  return `${value.toLocaleString("en-US", { maximumFractionDigits: digits })} ${units[unit]}`;
+}
+
+export const isInteger = (value) => typeof value === "bigint" || (typeof value === "number" && Number.isInteger(value));
+export const isScalar = (value) => value === null || ["string", "number", "bigint", "boolean"].includes(typeof value);
+
+/** One scalar as text: integers exact with separators, other numbers as they are, booleans as yes/no. */
+export function formatScalar(value) {
+  if (value === null || value === undefined) return "—";
+  if (isInteger(value)) return formatInt(value);
+  if (typeof value === "number") return value.toLocaleString("en-US", { maximumFractionDigits: 12 });
+  if (typeof value === "boolean") return value ? "yes" : "no";
+  return String(value);
+}
+
+/** A job's result in a few words, for a table cell or a toast: the number, the file it wrote, or its first fields. */
+export function resultSummary(result) {
+  if (result === null || result === undefined) return "—";
+  if (isScalar(result)) return formatScalar(result);
+  if (Array.isArray(result)) return `${formatInt(result.length)} item${result.length === 1 ? "" : "s"}`;
+  if (typeof result.artifact === "string") return result.artifact;
+  const parts = Object.entries(result).filter(([, value]) => isScalar(value) && value !== null).slice(0, 2)
+    .map(([key, value]) => `${key.replaceAll("_", " ")} ${formatScalar(value)}`);
+  return parts.length ? parts.join(" · ") : "see the job";
+}
+
+/** A job's inputs in a few words: n for the range kinds, else "width 64 · height 48 · …". */
+export function inputSummary(job) {
+  if (job.n !== null && job.n !== undefined && (!job.params || Object.keys(job.params).length <= 1)) return formatInt(job.n);
+  const params = job.params || {};
+  const parts = Object.entries(params).filter(([, value]) => isScalar(value) && value !== null)
+    .map(([key, value]) => (key.endsWith("upload_id") ? "a file" : `${key.replaceAll("_", " ")} ${formatScalar(value)}`));
+  if (!parts.length) return formatInt(job.n);
+  return parts.length > 3 ? `${parts.slice(0, 3).join(" · ")} …` : parts.join(" · ");
+}

@@ -3,7 +3,7 @@
 import { api, ApiError, followJob } from "./api.js";
 import { chunksText, formatDuration, formatInt, formatNumber, kindLabel, percentOf } from "./format.js";
 import { initLayout } from "./layout.js";
-import { rateText, showKinds, showLimits } from "./limits.js";
+import { rateText, showKinds, showLimits, takesN } from "./limits.js";
 import { renderTimeline } from "./timeline.js";
 import { $, clearFormErrors, readInt, setBadge, setFieldError, showAlert, showFieldErrors, updateProgress } from "./ui.js";
 
@@ -19,7 +19,8 @@ initLayout({ active: "home" }).then((user) => {
 
 // ---- Try It ------------------------------------------------------------------------------------
 
-showKinds($("#try-kind"), (kind) => kindLabel(kind.name));
+// The demo form sends {n, chunks, kind}: kinds with other inputs are listed, for the dashboard.
+showKinds($("#try-kind"), (kind) => (takesN(kind) ? kindLabel(kind.name) : `${kindLabel(kind.name)} (sign in: dashboard)`), { usable: takesN });
 
 const form = $("#try-form");
 const runButton = $("#try-run");

@@ -1,10 +1,15 @@
-// Job detail: every field, live progress, cancel, and the chunk timeline across Ray nodes.
+// Job detail: every field, live progress, cancel and retry, the result by its shape (numbers,
+// tables, images, files), the picture filling in band by band, and the chunk timeline across Ray nodes.
 
 import { api, ApiError, followJob, isTerminal } from "./api.js";
-import { chunksText, formatDuration, formatFullTime, formatInt, percentOf, shortId } from "./format.js";
+import {
+  chunksText, formatBytes, formatDuration, formatFullTime, formatInt, formatScalar, isScalar, percentOf, resultSummary, shortId,
+} from "./format.js";
 import { initLayout, signInProblem } from "./layout.js";
+import { findKind, getKinds } from "./limits.js";
+import { artifactList, drawBands, drawFinal, imageArtifact, isBandJob, resultNodes } from "./result.js";
 import { applyChunks, renderTimeline } from "./timeline.js";
-import { $, confirmCancelJob, setBadge, toast, updateProgress } from "./ui.js";
+import { $, confirmCancelJob, el, setBadge, setBusy, toast, updateProgress } from "./ui.js";
 
 const JOB_ID = decodeURIComponent(window.location.pathname.split("/").filter(Boolean).pop() || "");
 const base = `/jobs/${encodeURIComponent(JOB_ID)}`;
@@ -15,6 +20,10 @@ let lastStatus = null;
 let chunkData = null; // the last /chunks response, with the streamed chunks applied
 let streamed = null; // chunks streamed while a /chunks read is in flight (applied over its answer)
 let drawTimer = null;
+let progressTimer = null;
+let current = null; // the job as last seen
+let paramsShown = false;
+let resultShown = null; // the status whose result/files are shown
 
 function toLogin() {
   window.location.replace(`/login?next=${encodeURIComponent(window.location.pathname)}`);
@@ -26,6 +35,7 @@ function setTime(id, iso) {
 }
 
 function render(job) {
+  current = job;
   document.title = `Job ${shortId(job.job_id)} (${job.status}) — Ray Jobs`;
   $("#job-short").textContent = shortId(job.job_id);
   $("#job-id").textContent = job.job_id;
@@ -33,10 +43,13 @@ function render(job) {
   updateProgress($("#job-progress"), job);
   $("#job-percent").textContent = `${percentOf(job)}%`;
   $("#job-chunks").textContent = chunksText(job);
-  $("#f-result").textContent = job.status === "completed" ? formatInt(job.result) : "—";
+  $("#f-result").textContent = job.status === "completed" ? resultSummary(job.result) : "—";
   $("#f-status").textContent = job.status;
   $("#f-kind").textContent = job.kind;
   $("#f-n").textContent = formatInt(job.n);
+  $("#f-n-fact").hidden = job.n === null || job.n === undefined;
+  renderParams(job);
+  renderRetryOf(job.retry_of);
   $("#f-chunks").textContent = `${formatInt(job.completed_chunks)} of ${formatInt(job.total_chunks)} done`;
   $("#f-duration").textContent = formatDuration(job.duration_ms);
   setTime("#f-created", job.created_at);
@@ -44,15 +57,132 @@ function render(job) {
   setTime("#f-completed", job.completed_at);
   $("#f-detail").textContent = job.detail || "—";
   $("#job-cancel").hidden = isTerminal(job.status);
+  $("#job-retry").hidden = !(job.status === "failed" || job.status === "cancelled");
   if (job.status !== lastStatus) {
     if (lastStatus !== null) $("#job-live").textContent = job.status === "completed"
-      ? `Job completed. Result: ${formatInt(job.result)}.` : `Job ${job.status}.`;
+      ? `Job completed. Result: ${resultSummary(job.result)}.` : `Job ${job.status}.`;
     lastStatus = job.status;
+  }
+  if (isTerminal(job.status) && resultShown !== job.status) showResult(job);
+}
+
+// ---- inputs ------------------------------------------------------------------------------------
+
+/** The job's params as a definition list (not for the range kinds, whose only input is n above). */
+function renderParams(job) {
+  if (paramsShown || !job.params || typeof job.params !== "object") return;
+  const entries = Object.entries(job.params);
+  if (!entries.length || (entries.length === 1 && entries[0][0] === "n" && job.n !== null && job.n !== undefined)) return;
+  paramsShown = true;
+  const list = el("dl", { class: "params-list" }, entries.map(([key, value]) =>
+    el("div", { "data-param": key },
+      el("dt", { text: key }),
+      el("dd", { class: isScalar(value) && typeof value !== "string" ? "num" : "mono" },
+        isScalar(value) ? formatScalar(value) : compact(value)))));
+  $("#f-params").replaceChildren(list);
+  $("#f-params-fact").hidden = false;
+  describeUploads(job, list);
+}
+
+function compact(value) {
+  try {
+    return JSON.stringify(value, (key, item) => (typeof item === "bigint" ? item.toString() : item));
+  } catch {
+    return "—";
   }
 }
 
+/** Name the uploaded files the params refer to (the kind's upload_fields): file name and size. */
+async function describeUploads(job, list) {
+  let kind = null;
+  try {
+    kind = findKind(await getKinds(), job.kind);
+  } catch {
+    return;
+  }
+  for (const field of kind?.upload_fields || []) {
+    const id = job.params[field];
+    if (typeof id !== "string") continue;
+    try {
+      const info = await api(`/uploads/${encodeURIComponent(id)}`);
+      list.querySelector(`[data-param="${CSS.escape(field)}"] dd`)?.append(
+        el("span", { class: "upload-note", text: ` — ${info.filename || "a file"}, ${formatBytes(info.size)}` }));
+    } catch {
+      /* the upload may have expired: its id is shown */
+    }
+  }
+}
+
+function renderRetryOf(retryOf) {
+  const fact = $("#f-retry-of-fact");
+  fact.hidden = !retryOf;
+  if (!retryOf || fact.dataset.id === retryOf) return;
+  fact.dataset.id = retryOf;
+  $("#f-retry-of").replaceChildren(el("a", {
+    class: "mono", href: `/dashboard/jobs/${encodeURIComponent(retryOf)}`, "aria-label": `Job ${shortId(retryOf)}, the job this one retries`,
+  }, shortId(retryOf)));
+}
+
+// ---- result, files and the picture ---------------------------------------------------------------
+
+/** Once the job has ended: the result by its shape and its files (GET …/artifacts). */
+async function showResult(job) {
+  resultShown = job.status;
+  const card = $("#result-card");
+  const image = job.status === "completed" ? imageArtifact(job.result) : null;
+  if (image) {
+    $("#job-picture-box").hidden = false;
+    drawFinal($("#job-picture"), job, base);
+    $("#job-picture-note").textContent = `The finished image, ${image}.`;
+    card.hidden = false;
+  }
+  const draw = (names) => {
+    if (job.status !== "completed") return;
+    const nodes = resultNodes(job.result, { base, artifacts: names, skipImage: Boolean(image) });
+    $("#job-result").replaceChildren(...nodes);
+    if (nodes.length) card.hidden = false;
+  };
+  draw(null);
+  let listing;
+  try {
+    listing = await api(`${base}/artifacts`);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) toLogin();
+    return; // no files (or a server without them): the result stands alone
+  }
+  const files = listing?.artifacts || [];
+  if (!files.length && job.status !== "completed") return;
+  draw(new Set(files.map((file) => file.name)));
+  if (files.length) {
+    $("#job-artifacts").replaceChildren(artifactList(files, base));
+    $("#job-artifacts-box").hidden = false;
+    card.hidden = false;
+  }
+}
+
+/** While an image job runs: its finished bands at their rows, tinted by node (the timeline's colours). */
+function drawPicture(layout) {
+  if (!current || !chunkData) return;
+  if (current.status === "completed" && imageArtifact(current.result)) return; // the finished image is shown
+  const chunks = chunkData.chunks || [];
+  if (!isBandJob(current, chunks)) return;
+  $("#result-card").hidden = false;
+  $("#job-picture-box").hidden = false;
+  const shown = drawBands($("#job-picture"), current, chunks, base, layout?.nodes);
+  $("#job-picture-note").textContent = `${formatInt(shown)} of ${formatInt(chunks.length)} bands so far. `
+    + "Each band is tinted by the Ray node that computed it, in the colours of the chunk timeline below.";
+}
+
 function drawChunks() {
-  renderTimeline($("#timeline"), chunkData, { addresses, table: "open", caption: `Chunks of job ${shortId(JOB_ID)}` });
+  const layout = renderTimeline($("#timeline"), chunkData, { addresses, table: "open", caption: `Chunks of job ${shortId(JOB_ID)}` });
+  drawPicture(layout);
+}
+
+/** Chunks that report their progress (ctx.progress) are re-read every 1.5 s while the job runs. */
+function followProgress() {
+  clearTimeout(progressTimer);
+  const reporting = (chunkData?.chunks || []).some((c) => c.status === "running" && typeof c.progress === "number");
+  if (reporting && current && !isTerminal(current.status)) progressTimer = setTimeout(loadChunks, 1500);
 }
 
 /** Redraw at most about every 300 ms, however many chunk events arrive. */
@@ -68,6 +198,7 @@ async function loadChunks() {
     const data = await api(`${base}/chunks`);
     chunkData = applyChunks(data, [...streamed.values()]);
     drawChunks();
+    followProgress();
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return toLogin();
     $("#timeline").textContent = `Couldn't load the chunks: ${error.message}`;
@@ -101,6 +232,35 @@ async function loadAddresses() {
   }
 }
 
+function setupActions() {
+  const cancel = $("#job-cancel");
+  cancel.addEventListener("click", async () => {
+    if (!(await confirmCancelJob(JOB_ID))) return;
+    cancel.disabled = true;
+    try {
+      render(await api(base, { method: "DELETE" }));
+      toast("Job cancelled.", { kind: "ok" });
+      loadChunks();
+    } catch (error) {
+      cancel.disabled = false;
+      toast(error.message, { kind: "error" });
+    }
+  });
+
+  const retry = $("#job-retry");
+  retry.addEventListener("click", async () => {
+    setBusy(retry, true, "Retrying…");
+    try {
+      const accepted = await api(`${base}/retry`, { method: "POST" });
+      window.location.assign(`/dashboard/jobs/${encodeURIComponent(accepted.job_id)}`);
+    } catch (error) {
+      setBusy(retry, false);
+      if (error instanceof ApiError && error.status === 401) return toLogin();
+      toast(`Couldn't retry the job: ${error.message}`, { kind: "error" });
+    }
+  });
+}
+
 async function main() {
   const user = await initLayout({ active: "dashboard" });
   if (!user) {
@@ -122,23 +282,10 @@ async function main() {
   }
   $("#job-loading").remove();
   $("#job-view").hidden = false;
+  setupActions(); // before the buttons show
   render(job);
   await loadAddresses();
   await loadChunks();
-
-  const cancel = $("#job-cancel");
-  cancel.addEventListener("click", async () => {
-    if (!(await confirmCancelJob(JOB_ID))) return;
-    cancel.disabled = true;
-    try {
-      render(await api(base, { method: "DELETE" }));
-      toast("Job cancelled.", { kind: "ok" });
-      loadChunks();
-    } catch (error) {
-      cancel.disabled = false;
-      toast(error.message, { kind: "error" });
-    }
-  });
 
   if (!isTerminal(job.status)) {
     const stop = followJob(base, (update) => {

@@ -61,8 +61,8 @@ export function showLimits() {
 }
 
 /** Replace a <select>'s options with the server's kinds, keeping the chosen one (without an answer
- *  from the server, the page's default option stays). */
-export async function showKinds(select, label) {
+ *  from the server, the page's default option stays). Kinds `usable(kind)` refuses are listed disabled. */
+export async function showKinds(select, label, { usable = () => true } = {}) {
   let config;
   try {
     config = await getKinds();
@@ -70,6 +70,30 @@ export async function showKinds(select, label) {
     return;
   }
   const chosen = select.value;
-  select.replaceChildren(...config.kinds.map((kind) => new Option(label(kind), kind.name)));
-  if (config.kinds.some((kind) => kind.name === chosen)) select.value = chosen;
+  select.replaceChildren(...config.kinds.map((kind) => {
+    const option = new Option(label(kind), kind.name);
+    option.disabled = !usable(kind);
+    return option;
+  }));
+  if (config.kinds.some((kind) => kind.name === chosen && usable(kind))) select.value = chosen;
+  else select.value = config.kinds.find(usable)?.name ?? "";
 }
+
+// ---- kinds with typed inputs -------------------------------------------------------------------
+
+/** True when every kind in a GET /kinds answer describes its inputs (params_schema); an older
+ *  server lists only names, and the pages keep their n/chunks forms. */
+export const kindsHaveSchemas = (config) => Boolean(config?.kinds?.length) && config.kinds.every((kind) => kind.params_schema);
+
+export const findKind = (config, name) => config?.kinds?.find((kind) => kind.name === name) ?? null;
+
+/** The most chunks a job of `kind` may have: the kind's own max_chunks, else the server's. */
+export function chunkLimit(config, kind) {
+  const own = kind?.max_chunks;
+  const server = limitAt(config, "jobs.max_chunks");
+  if (own === null || own === undefined) return { max: server, own: false };
+  return { max: server === undefined ? own : Math.min(own, server), own: own < (server ?? Infinity) };
+}
+
+/** True when the kind's params take the legacy `n` (the range kinds): the demo form can run it. */
+export const takesN = (kind) => !kind?.params_schema || Boolean(kind.params_schema.properties?.n);

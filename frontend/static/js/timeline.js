@@ -1,7 +1,7 @@
 // The chunk timeline: one bar per chunk on a shared time axis, one lane per worker process,
 // coloured by the Ray node that ran it; plus the same numbers as an accessible table.
 
-import { formatDuration, formatInt, preciseMs, shortId } from "./format.js";
+import { formatDuration, formatInt, formatTime, preciseMs, resultSummary, shortId } from "./format.js";
 import { el } from "./ui.js";
 
 const PALETTE_SIZE = 8;
@@ -97,7 +97,7 @@ export function renderTimeline(container, data, options = {}) {
         const bar = el("div", {
           class: `timeline-bar node-${layout.nodes.get(lane.node)}`,
           title: [
-            `Chunk #${chunk.index} (${formatInt(chunk.start)}–${formatInt(chunk.end)})`,
+            rangeOf(chunk) === "—" ? `Chunk #${chunk.index}` : `Chunk #${chunk.index} (${rangeOf(chunk)})`,
             `${chunk.status}, ${formatDuration(duration)}`,
             `node ${nodeLabel(lane.node, options.addresses)}, pid ${chunk.worker_pid ?? "?"}`,
             `started +${formatDuration(start - layout.t0)}`,
@@ -143,23 +143,70 @@ export function renderTimeline(container, data, options = {}) {
   return layout;
 }
 
+const hasValue = (value) => value !== null && value !== undefined;
+const rangeOf = (c) => (hasValue(c.start) || hasValue(c.end) ? `${formatInt(c.start)}–${formatInt(c.end)}` : "—");
+
+/** A chunk's attempts: how many, and the error of each failed one (a transient error retried). */
+function attemptsCell(td, chunk) {
+  const attempts = Array.isArray(chunk.attempts) ? chunk.attempts : [];
+  if (!attempts.length) {
+    td.textContent = "—";
+    return;
+  }
+  const failed = attempts.map((attempt, i) => ({ ...attempt, number: i + 1 })).filter((attempt) => attempt.error);
+  td.append(el("span", { class: "num", text: formatInt(attempts.length) }));
+  if (failed.length) {
+    td.append(el("details", { class: "attempts" },
+      el("summary", { text: `${formatInt(failed.length)} failed` }),
+      el("ol", { class: "attempt-errors" }, failed.map((attempt) => el("li", { value: String(attempt.number) },
+        el("span", { class: "muted", text: `Attempt ${attempt.number}${attempt.ended_at ? `, ${formatTime(attempt.ended_at)}` : ""}: ` }),
+        String(attempt.error))))));
+  }
+}
+
+/** A running chunk's own progress (reported by the kind), as a small bar and a percentage. */
+function progressCell(td, chunk) {
+  if (chunk.status === "completed") {
+    td.textContent = "100%";
+    return;
+  }
+  if (chunk.status !== "running" || typeof chunk.progress !== "number") {
+    td.textContent = "—";
+    return;
+  }
+  const percent = Math.max(0, Math.min(100, Math.floor(chunk.progress * 100)));
+  const fill = el("div", { class: "progress-fill" });
+  fill.style.width = `${percent}%`;
+  td.append(el("div", { class: "mini-progress" },
+    el("div", {
+      class: "progress", role: "progressbar", "aria-label": `Progress of chunk #${chunk.index}`, "data-state": "running",
+      "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(percent),
+    }, fill),
+    el("span", { text: `${percent}%` })));
+}
+
 function chunkTable(chunks, layout, options) {
   const head = ["Chunk", "Range", "Status", "Node", "PID", "Started", "Duration", "Result"];
-  const numeric = new Set(["PID", "Started", "Duration", "Result"]);
+  const numeric = new Set(["PID", "Started", "Duration", "Result", "Attempts"]);
+  // Columns of the newer chunk records, shown when the server sends them.
+  const withAttempts = chunks.some((c) => Array.isArray(c.attempts));
+  const withProgress = chunks.some((c) => c.status === "running" && typeof c.progress === "number");
+  if (withAttempts) head.push("Attempts");
+  if (withProgress) head.push("Progress");
   const rows = chunks.map((c) => {
     const colour = layout.nodes.get(c.node_id || "unknown");
     const start = c.started_at ? `+${formatDuration(ms(c.started_at) - layout.t0)}` : "—";
     const cells = [
       `#${c.index}`,
-      `${formatInt(c.start)}–${formatInt(c.end)}`,
+      rangeOf(c),
       null,
       null,
       c.worker_pid ?? "—",
       start,
       formatDuration(c.duration_ms),
-      c.result === null || c.result === undefined ? "—" : formatInt(c.result),
+      c.result === null || c.result === undefined ? "—" : resultSummary(c.result),
     ];
-    return el("tr", { "data-index": c.index }, cells.map((value, i) => {
+    return el("tr", { "data-index": c.index }, head.map((name, i) => cells[i]).map((value, i) => {
       const td = el("td", { "data-label": head[i], class: numeric.has(head[i]) ? "num" : null });
       if (i === 2) td.append(el("span", { class: `badge badge-${c.status}`, text: c.status }));
       else if (i === 3) {
@@ -168,7 +215,9 @@ function chunkTable(chunks, layout, options) {
             el("span", { class: `swatch node-${colour}`, "aria-hidden": "true" }),
             el("span", { class: "mono", title: c.node_id, text: nodeLabel(c.node_id, options.addresses) })));
         } else td.textContent = "—";
-      } else td.textContent = String(value);
+      } else if (head[i] === "Attempts") attemptsCell(td, c);
+      else if (head[i] === "Progress") progressCell(td, c);
+      else td.textContent = String(value);
       if (i === 7) td.classList.add("result-cell");
       return td;
     }));
