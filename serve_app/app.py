@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from redis.exceptions import RedisError
 
-from compute.kinds import kind_names
+from compute.kinds import get_kind, kind_names
 from serve_app import __version__
 from serve_app.context import AppContext
 from serve_app.errors import install_error_handlers
@@ -155,7 +155,9 @@ def install_openapi_limits(app: FastAPI, settings: Settings) -> None:
                     properties = models[name]["properties"]
                     properties["n"]["maximum"] = limits.max_n
                     properties["chunks"]["maximum"] = limits.max_chunks
-                    properties["kind"]["enum"] = kind_names()
+                    properties["kind"]["enum"] = [k for k in kind_names() if "n" in get_kind(k).Params.model_fields]
+            if "RangeParams" in models:
+                models["RangeParams"]["properties"]["n"]["maximum"] = settings.max_n
             app.openapi_schema = schema
         return app.openapi_schema
 
