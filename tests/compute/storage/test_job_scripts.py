@@ -112,8 +112,8 @@ def test_create_without_owner_index_writes_no_owner_keys(redis_url):
 
     async def scenario(s, client, events):
         assert await s.create(job, me, index_owner=False, max_active=0) == 1
-        assert set(await client.keys(s.keys.prefix + "*")) == {s.keys.job(job), s.keys.active_jobs,
-                                                               s.keys.job_stats}
+        assert set(await client.keys(s.keys.prefix + "*")) == {s.keys.job(job), s.keys.inputs(job),
+                                                               s.keys.active_jobs, s.keys.job_stats}
         assert [e["status"] for _, e in await events.drain()] == ["pending"]
 
     run(redis_url, scenario)
