@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, EmailStr, Field, Tag, create_model, field_validator
@@ -40,18 +41,27 @@ class DemoJobCreate(JobCreate):
     """A demo job (no account). Maxima: DEMO_MAX_N, DEMO_MAX_CHUNKS."""
 
 
-def _model_name(kind: JobKind) -> str:
-    return "".join(part.capitalize() for part in kind.name.replace("-", "_").split("_")) + "Job"
+def job_model_name(kind: JobKind, prefix: str) -> str:
+    return prefix + "".join(part.capitalize() for part in kind.name.replace("-", "_").split("_")) + "Job"
 
 
-def _kind_job_model(kind: JobKind) -> type[BaseModel]:
-    """``{"kind": <name>, "params": <the kind's Params>, "chunks", "use_cache"}`` for one kind."""
+@lru_cache
+def _prefixed_params(prefix: str, params: type[BaseModel]) -> type[BaseModel]:
+    """One subclass per params model and route (kinds may share a params model, like the range kinds)."""
+    return create_model(prefix + params.__name__, __base__=params)
+
+
+def _kind_job_model(kind: JobKind, prefix: str) -> type[BaseModel]:
+    """``{"kind": <name>, "params": <the kind's Params>, "chunks", "use_cache"}`` for one kind; a
+    model of its own per route (``prefix``), so the schema can show each route's maxima
+    (``app.install_openapi_limits``)."""
+    params = kind.Params if not prefix else _prefixed_params(prefix, kind.Params)
     model = create_model(
-        _model_name(kind),
+        job_model_name(kind, prefix),
         __config__=ConfigDict(extra="forbid"),
         __doc__=f"A `{kind.name}` job: {kind.description}",
         kind=(Literal[kind.name], Field(description="The job kind.")),
-        params=(kind.Params, Field(description=f"The inputs of `{kind.name}`.")),
+        params=(params, Field(description=f"The inputs of `{kind.name}`.")),
         chunks=(JsonInt, Field(kind.default_chunks, ge=1, description="How many parallel chunks (Ray tasks); "
                                "at most MAX_CHUNKS (DEMO_MAX_CHUNKS for demo jobs) and the kind's own maximum.")),
         use_cache=(bool, Field(True, description="Let a completed job of yours with the same kind, params and "
@@ -66,18 +76,19 @@ def _body_shape(value: Any) -> str:
     return "kinded" if has_params else "legacy"
 
 
-def job_body_type(legacy: type[JobCreate]):
+def job_body_type(legacy: type[JobCreate], prefix: str = "", uploads: bool = True):
     """A job body: the README's ``{n, chunks, kind}`` (``legacy``), or ``{kind, params, chunks}``,
     one model per registered kind, discriminated by ``kind`` (so the schema shows every kind's
-    params and limits)."""
-    models = [_kind_job_model(kind) for _, kind in sorted(registry().items())]
+    params and limits); without ``uploads``, only the kinds that read none."""
+    models = [_kind_job_model(kind, prefix) for _, kind in sorted(registry().items())
+              if uploads or not kind.upload_fields]
     kinded = models[0] if len(models) == 1 else Annotated[Union[tuple(models)], Field(discriminator="kind")]
     return Annotated[Union[Annotated[legacy, Tag("legacy")], Annotated[kinded, Tag("kinded")]],
                      Discriminator(_body_shape)]
 
 
 JobBody = job_body_type(JobCreate)
-DemoJobBody = job_body_type(DemoJobCreate)
+DemoJobBody = job_body_type(DemoJobCreate, prefix="Demo", uploads=False)
 
 
 class ResourcesOut(BaseModel):

@@ -1,5 +1,6 @@
 """Job kinds used only by tests, loaded through the EXTRA_JOB_KIND_MODULES plug-in setting."""
 
+import os
 import time
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,24 +28,28 @@ class FlakyParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     n: int = Field(ge=1, le=1000)
     failures: int = Field(2, ge=0, le=5, description="transient failures of each chunk before it succeeds")
-    fail_chunk: int = Field(-1, description="this chunk fails for good (-1: none)")
-    sleep: float = Field(0.0, ge=0, le=10, description="seconds each chunk sleeps first")
+    fail_chunk: int = Field(-1, description="this chunk fails for good, after `fail_delay` s (-1: none)")
+    fail_while_exists: str = Field("", description="...but only while this file exists ('': always)")
+    fail_delay: float = Field(0.0, ge=0, le=10)
+    sleep: float = Field(0.0, ge=0, le=10, description="seconds each chunk works, reporting progress")
 
 
 def _flaky_chunk(chunk: dict, ctx) -> dict:
     """Fails with a ConnectionError (transient) on its first ``failures`` attempts, then sums."""
-    time.sleep(chunk["sleep"])
-    if ctx.index == chunk["fail_chunk"]:
+    for step in range(10):
+        time.sleep(chunk["sleep"] / 10)
+        ctx.progress((step + 1) / 10)
+    if ctx.index == chunk["fail_chunk"] and (not chunk["fail_while_exists"] or os.path.exists(chunk["fail_while_exists"])):
+        time.sleep(chunk["fail_delay"])
         raise ValueError("this chunk always fails")
     if ctx.attempt <= chunk["failures"]:
         raise ConnectionError(f"flaky backend (attempt {ctx.attempt})")
-    ctx.progress(1.0)
     return {"sum": sum_range(chunk["start"], chunk["end"]), "attempt": ctx.attempt}
 
 
 def _flaky_split(params: FlakyParams, chunks: int, ctx) -> list[dict]:
-    return [dict(r, failures=params.failures, fail_chunk=params.fail_chunk, sleep=params.sleep)
-            for r in split_range(params.n, chunks)]
+    extra = params.model_dump(exclude={"n"})
+    return [dict(r, **extra) for r in split_range(params.n, chunks)]
 
 
 def _flaky_combine(outputs: list, ctx) -> dict:
@@ -68,5 +73,5 @@ KINDS = [
             split=lambda params, chunks, ctx: [{"size": params.size}], run_chunk=lambda chunk, ctx: chunk["size"],
             combine=lambda outputs, ctx: "x" * outputs[0], max_chunks=1),
     range_kind("special_sum", "range_sum that runs only where the `special` resource is", sum_range,
-               resources={"special": 1}),
+               resources={"special": 1}, timeout_seconds=30),
 ]
