@@ -1,6 +1,7 @@
 """Run one job on the current Ray cluster from the command line, with the service's own compute code.
 
     python -m cluster.batch --n 1000000000 --chunks 64 --kind range_sum [--user USER_ID] [--redis-url URL]
+    python -m cluster.batch --kind mandelbrot --params '{"width": 2048, "height": 2048}' --chunks 32
 
 The job is recorded in Redis like one submitted over HTTP (owner ``--user``, default ``batch``, indexed
 so it shows up in that user's history), handed to the shared JobRunner actor, and followed until it
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -29,7 +31,9 @@ TERMINAL_NAMES = {"completed", "failed", "cancelled"}
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cluster.batch", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, required=True, help="the job's n (>= 1)")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--n", type=int, help="the range kinds' n (>= 1)")
+    what.add_argument("--params", help="the kind's params as a JSON object (GET /kinds shows each kind's)")
     parser.add_argument("--chunks", type=int, default=8, help="number of chunks (>= 1, default 8)")
     parser.add_argument("--kind", default="range_sum", help="job kind (default range_sum)")
     parser.add_argument("--user", default="batch",
@@ -62,7 +66,8 @@ def _connect(address: str | None) -> None:
     env_vars = {"RAY_NAMESPACE": settings.ray_namespace, "REDIS_KEY_PREFIX": settings.redis_key_prefix}
     if not has_credentials(settings.redis_url):
         env_vars["REDIS_URL"] = settings.redis_url
-    for name in ("EXTRA_JOB_KIND_MODULES", "JOB_TTL_SECONDS", "CHUNK_MAX_RETRIES", "JOB_TIMEOUT_SECONDS"):
+    for name in ("EXTRA_JOB_KIND_MODULES", "JOB_TTL_SECONDS", "CHUNK_MAX_RETRIES", "JOB_TIMEOUT_SECONDS",
+                 "ARTIFACT_STORE_URL", "MAX_RESULT_BYTES", "MAX_ARTIFACT_BYTES_PER_JOB"):
         if os.environ.get(name):
             env_vars[name] = os.environ[name]
     # Under `ray job submit` the job's own runtime env is merged in, and Ray refuses a key set twice.
@@ -78,7 +83,7 @@ def _progress_line(status: str, done: int, total: int) -> str:
     return f"progress: {done}/{total} chunks ({pct:.1f}%) [{status}]"
 
 
-async def run(args, record, max_active: int) -> int:
+async def run(args, job, max_active: int) -> int:
     from compute import submission
     from compute.config import get_compute_settings
     from compute.records import JobStatus
@@ -87,6 +92,7 @@ async def run(args, record, max_active: int) -> int:
     from compute.storage.jobs import JobStore, RedisError
 
     settings = get_compute_settings()
+    record = job.record
     job_id = record.job_id
     store = JobStore(settings.redis_url, settings.job_ttl_seconds, key_prefix=settings.redis_key_prefix)
     events = job_events(store.redis, store.keys, job_id, heartbeat=1.0)
@@ -102,12 +108,13 @@ async def run(args, record, max_active: int) -> int:
             await runner.submit.remote(job_id)
 
         try:  # the same acceptance as over HTTP: the active-job limit, the record, the hand-off
-            await submission.accept(store, hand_off, record, index_owner=True, max_active=max_active)
+            await submission.accept(store, hand_off, job, index_owner=True, max_active=max_active)
         except submission.Refused as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         print(f"job_id: {job_id}", flush=True)
-        print(f"submitted: kind={record.kind} n={record.n} chunks={record.total_chunks} owner={record.owner}",
+        print(f"submitted: kind={record.kind} params={json.dumps(record.params)} chunks={record.total_chunks} "
+              f"owner={record.owner}",
               flush=True)
         current = await store.get_job(job_id)
         if current is None:
@@ -177,14 +184,22 @@ def main(argv=None) -> int:
         print(f"error: invalid settings: {exc.errors()[0]['msg']}", file=sys.stderr)
         return 2
     try:
-        record = submission.prepare(args.user, args.kind, args.n, args.chunks,
-                                    limits.job_limits)
+        params = {"n": args.n} if args.params is None else json.loads(args.params)
+    except json.JSONDecodeError as exc:
+        print(f"error: --params is not JSON: {exc}", file=sys.stderr)
+        return 2
+    request = submission.JobRequest(args.kind, params, args.chunks, legacy=args.params is None)
+    try:
+        job = submission.prepare(args.user, request, limits.job_limits)
     except submission.InvalidInput as exc:
         print(f"error: --{exc.field} {exc.message}", file=sys.stderr)
         return 2
+    except submission.UploadNotFound as exc:
+        print(f"error: --{exc}", file=sys.stderr)
+        return 2
     _connect(args.address)
     try:
-        return asyncio.run(run(args, record, limits.job_limits.max_active))
+        return asyncio.run(run(args, job, limits.job_limits.max_active))
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("interrupted; the job was cancelled", file=sys.stderr)
         return 130

@@ -54,6 +54,11 @@ class LocalStack:
             os.environ["REDIS_URL"] = self.redis.url
         ensure_jwt_secret(data_dir())
         os.environ.setdefault("RAY_DASHBOARD_URL", f"http://127.0.0.1:{self.dashboard_port}")
+        # Every process of the stack (replicas, runner, workers) inherits these: artifacts under the
+        # data dir, and the folder `make run` starts from on the import path, so a kind module of
+        # yours there (EXTRA_JOB_KIND_MODULES=examples.kinds.monte_carlo_pi) imports in the workers.
+        os.environ.setdefault("ARTIFACT_STORE_URL", str((data_dir() / "artifacts").resolve()))
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))
         self.head.start()
         deploy.deploy_app(self.host, self.port, self.replicas)
 

@@ -28,7 +28,8 @@ DEFAULT_DASHBOARD = "http://127.0.0.1:8265"
 DESCRIPTION = ("Run one job (cluster.batch) on a Ray cluster through the Ray Jobs API, follow its logs and "
                "exit 0 if it completed.")
 PASSED_ENV = ("RAY_NAMESPACE", "EXTRA_JOB_KIND_MODULES", "JOB_TTL_SECONDS", "CHUNK_MAX_RETRIES",
-              "JOB_TIMEOUT_SECONDS", "REDIS_KEY_PREFIX")
+              "JOB_TIMEOUT_SECONDS", "REDIS_KEY_PREFIX", "ARTIFACT_STORE_URL", "MAX_RESULT_BYTES",
+              "MAX_ARTIFACT_BYTES_PER_JOB")
 
 
 def add_submit_parser(subparsers) -> argparse.ArgumentParser:
@@ -40,7 +41,9 @@ def add_submit_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--n", type=int, required=True, help="the job's n (>= 1)")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--n", type=int, help="the range kinds' n (>= 1)")
+    what.add_argument("--params", help="the kind's params as a JSON object (GET /kinds shows each kind's)")
     parser.add_argument("--chunks", type=int, default=8, help="number of chunks (default 8)")
     parser.add_argument("--kind", default="range_sum", help="job kind (default range_sum)")
     parser.add_argument("--user", default=None, help="owner user id (default: batch)")
@@ -87,8 +90,8 @@ def auth_token() -> str | None:
 
 
 def entrypoint(args) -> str:
-    parts = ["python", "-m", "cluster.batch", "--n", str(args.n), "--chunks", str(args.chunks),
-             "--kind", args.kind]
+    what = ["--n", str(args.n)] if args.params is None else ["--params", args.params]
+    parts = ["python", "-m", "cluster.batch", *what, "--chunks", str(args.chunks), "--kind", args.kind]
     if args.user:
         parts += ["--user", args.user]
     return shlex.join(parts)

@@ -25,8 +25,12 @@ class JobFailed(Exception):
 def describe_chunk_error(spec: ChunkSpec, exc: BaseException) -> str:
     cause = exc.cause if isinstance(exc, RayTaskError) and exc.cause is not None else exc
     message = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
-    text = f"{type(cause).__name__}: {message}" if message else type(cause).__name__
-    return f"Chunk {spec.index} (range {spec.start}..{spec.end}) failed: {text}"
+    if type(cause).__name__ == "ChunkFailed":  # compute.tasks: the message already names the error
+        text = message
+    else:
+        text = f"{type(cause).__name__}: {message}" if message else type(cause).__name__
+    where = f" (range {spec.start}..{spec.end})" if spec.start is not None and spec.end is not None else ""
+    return f"Chunk {spec.index}{where} failed: {text}"
 
 
 async def collect_chunks(

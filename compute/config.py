@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / ".data"
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,7 @@ class JobLimits:
     max_n: int
     max_chunks: int
     max_active: int = 0
+    uploads: bool = True  # kinds whose params name an upload (demo jobs have no account, so no uploads)
 
     def hints(self) -> dict[str, str]:
         return {"n": f"allowed: 1 to {self.max_n:,}", "chunks": f"allowed: 1 to {self.max_chunks:,}"}
@@ -52,13 +57,24 @@ class ComputeSettings(BaseSettings):
     max_chunks: int = Field(1_000, alias="MAX_CHUNKS", ge=1)
     max_active_jobs_per_user: int = Field(4, alias="MAX_ACTIVE_JOBS_PER_USER", ge=1)
 
+    # Outputs: a job's result (and each chunk's) as JSON is at most this big; bigger outputs are
+    # artifacts, files in the artifact store (any fsspec URL; a shared one when the cluster has several
+    # machines), which expire with their job. Uploads (input files) live there too.
+    max_result_bytes: int = Field(1 << 20, alias="MAX_RESULT_BYTES", ge=1024)
+    artifact_store_url: str = Field(str(DEFAULT_DATA_DIR / "artifacts"), alias="ARTIFACT_STORE_URL")
+    max_artifact_bytes_per_job: int = Field(1 << 30, alias="MAX_ARTIFACT_BYTES_PER_JOB", ge=1024)
+    # Archives inside uploads (word_count, thumbnails): caps against zip bombs.
+    max_archive_members: int = Field(10_000, alias="MAX_ARCHIVE_MEMBERS", ge=1)
+    max_archive_member_bytes: int = Field(256 << 20, alias="MAX_ARCHIVE_MEMBER_BYTES", ge=1024)
+    max_archive_ratio: float = Field(200.0, alias="MAX_ARCHIVE_RATIO", ge=1)
+
     @property
     def job_limits(self) -> JobLimits:
         return JobLimits(self.max_n, self.max_chunks, self.max_active_jobs_per_user)
 
     @property
     def demo_limits(self) -> JobLimits:
-        return JobLimits(self.demo_max_n, self.demo_max_chunks)
+        return JobLimits(self.demo_max_n, self.demo_max_chunks, uploads=False)
 
 
 @lru_cache

@@ -19,15 +19,18 @@ from ray.exceptions import RayError
 from compute import metrics
 from compute.collect import JobFailed, collect_chunks
 from compute.config import get_compute_settings
+from compute.artifacts import ArtifactStore
 from compute.kinds import ChunkSpec, UnknownKind, get_kind
+from compute.kinds.context import JobContext
 from compute.records import ChunkFact, JobRecord, JobStatus
 from compute.retrying import until_redis_answers
 from compute.storage.jobs import JobStore, RedisError
 from compute.submission import remember_result
-from compute.tasks import run_chunk, warm_up
+from compute.tasks import OutputTooLarge, combine_outputs, combine_task, run_chunk, warm_up
 
 RUNNER_NAME = "job-runner"
 SWEEP_SECONDS = 15.0
+ARTIFACT_SWEEP_EVERY = 20  # sweeps: the artifact store is tidied every 5 minutes
 PROGRESS_INTERVAL_SECONDS = 0.05
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,7 @@ class JobRunner:
         self.jobs: dict[str, asyncio.Task] = {}
         self.reporting: dict[str, asyncio.Task] = {}  # each job's progress write in flight
         self.recovered = False
+        self.orphans: set[str] = set()  # artifact folders whose job record was gone at the last tidy-up
 
     async def recover(self, min_age: float = 0.0) -> int:
         """Resume every job that Redis lists as active and this runner is not running; from then on,
@@ -61,12 +65,27 @@ class JobRunner:
         return resumed
 
     async def _sweep_forever(self) -> None:
+        sweeps = 0
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
+            sweeps += 1
             try:
                 await self.recover(min_age=SWEEP_SECONDS)
-            except RedisError as exc:
+                if sweeps % ARTIFACT_SWEEP_EVERY == 0:
+                    await self.expire_artifacts()
+            except (RedisError, OSError) as exc:
                 log.warning("sweep skipped: %s", type(exc).__name__)
+
+    async def expire_artifacts(self) -> int:
+        """Artifacts expire with their job: delete the folders of jobs whose record was already gone
+        at the previous tidy-up (two looks apart, so a folder written just before its record, as a
+        retry's copies are, is never taken), and uploads older than JOB_TTL_SECONDS."""
+        artifacts = ArtifactStore.from_settings(self.settings)
+        folders = await asyncio.to_thread(artifacts.job_ids)
+        gone = set(folders) - await self.store.existing_job_ids(folders)
+        doomed, self.orphans = gone & self.orphans, gone - self.orphans
+        return await asyncio.to_thread(artifacts.sweep, lambda job_id: job_id not in doomed,
+                                       self.settings.job_ttl_seconds)
 
     @staticmethod
     async def _warm_up() -> None:
@@ -147,7 +166,7 @@ class JobRunner:
             log.warning("could not record %d chunk(s) of job %s: %s", len(facts), job_id, type(exc).__name__)
 
     async def _run(self, job_id: str) -> None:
-        started, record, stored = await self.store.start_job(job_id)
+        started, record, stored, inputs = await self.store.start_job(job_id)
         if record is None or record.status.terminal:
             await self.store.forget_active(job_id)
             return
@@ -158,17 +177,21 @@ class JobRunner:
         except UnknownKind:
             await self._finish(record, JobStatus.failed, detail=f"Unknown job kind {record.kind!r}.")
             return
-        specs = kind.split(record.n, record.chunks)
+        if inputs is None:  # stored before inputs were: split again (split is deterministic)
+            inputs = kind.split(kind.Params.model_validate(record.params), record.chunks,
+                                JobContext(job_id, ArtifactStore.from_settings(self.settings)))
+        specs = [ChunkSpec(index, chunk_input) for index, chunk_input in enumerate(inputs)]
         done = {i: f for i, f in stored.items() if f.status == "completed"}
         # One task name per kind: Ray keeps per-name task metrics in every process (and in the
         # metrics agent), so a name per job or chunk grew memory without bound (~100 KB per job).
-        chunk_task = run_chunk.options(name=f"chunk:{kind.name}", max_retries=self.settings.chunk_max_retries)
+        chunk_task = run_chunk.options(name=f"chunk:{kind.name}", max_retries=self.settings.chunk_max_retries,
+                                       **kind.ray_options())
         pending: dict[asyncio.Future, ChunkSpec] = {}
         refs: dict[asyncio.Future, ray.ObjectRef] = {}
         for spec in specs:
             if spec.index in done:
                 continue
-            ref = chunk_task.remote(kind.name, job_id, spec.index, spec.start, spec.end)
+            ref = chunk_task.remote(kind.name, job_id, spec.index, spec.input)
             future = asyncio.wrap_future(ref.future())
             pending[future], refs[future] = spec, ref
             if len(pending) % 100 == 0:
@@ -191,13 +214,29 @@ class JobRunner:
             self._cancel(refs)
             await self._finish_until_stored(record, JobStatus.failed, detail=str(failure), facts=facts.values())
             return
-        result = kind.combine([(done | facts)[spec.index].result for spec in specs])
+        outputs = [(done | facts)[spec.index].result for spec in specs]
+        try:
+            result = await self._combine(kind, job_id, outputs)
+        except Exception as exc:  # the kind's combine raised, or its result is too big
+            cause = exc.cause if isinstance(exc, RayError) and getattr(exc, "cause", None) else exc
+            detail = str(cause) if isinstance(cause, OutputTooLarge) else \
+                f"Combining the chunks' outputs failed: {type(cause).__name__}: {cause}"
+            await self._finish_until_stored(record, JobStatus.failed, detail=detail, facts=facts.values())
+            return
         await self._finish_until_stored(record, JobStatus.completed, result=result,
                                         detail="Computation finished successfully.", facts=facts.values())
         try:
             await remember_result(self.store, record, self.settings.result_cache_seconds)
         except RedisError as exc:  # the job is recorded; it just answers no repeat
             log.warning("result of job %s not cached: %s", job_id, type(exc).__name__)
+
+    async def _combine(self, kind, job_id: str, outputs: list):
+        """A sum runs here; any other combine runs as a Ray task with the kind's resources, so a heavy
+        one (an image, a merge) never holds up the runner's other jobs."""
+        if kind.combine_in_runner:
+            return combine_outputs(kind.name, job_id, outputs)
+        options = {**kind.ray_options(), "num_gpus": 0, "name": f"combine:{kind.name}"}
+        return await combine_task.options(**options).remote(kind.name, job_id, outputs)
 
     @staticmethod
     def _cancel(refs: dict) -> None:

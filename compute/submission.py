@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import time
 import uuid
-from typing import Awaitable, Callable, Optional
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Optional
 
+from pydantic import BaseModel, ValidationError
+
+from compute.artifacts import ArtifactStore
 from compute.config import JobLimits
-from compute.kinds import JobKind, UnknownKind, get_kind, kind_names
+from compute.kinds import InvalidParams, JobKind, UnknownKind, get_kind, kind_names
+from compute.kinds.context import JobContext
 from compute.records import JobRecord, JobStatus
 from compute.storage.jobs import JobStore
 
@@ -44,33 +50,96 @@ class ClusterUnavailable(Refused):
         super().__init__("The compute cluster (Ray) is unavailable; the job was not started.")
 
 
-def check(kind: str, n: int, chunks: int, limits: JobLimits) -> JobKind:
-    """The job's kind; raise InvalidInput naming the first field outside what is allowed."""
-    if not 1 <= n <= limits.max_n:
-        raise InvalidInput("n", f"must be between 1 and {limits.max_n:,} (got {n:,})", "out_of_range")
-    if not 1 <= chunks <= limits.max_chunks:
-        raise InvalidInput("chunks", f"must be between 1 and {limits.max_chunks:,} (got {chunks:,})",
-                           "out_of_range")
+class UploadNotFound(Refused):
+    def __init__(self, field: str):
+        super().__init__(f"{field}: no such upload of yours (uploads expire after JOB_TTL_SECONDS).")
+        self.field = field
+
+
+class NotRetryable(Refused):
+    pass
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """A job as asked for, by any way in: a kind, its params (a dict or the kind's Params), chunks."""
+
+    kind: str
+    params: Any
+    chunks: int
+    legacy: bool = False  # the README's {n, chunks, kind} body: problems name its bare fields
+
+
+@dataclass(frozen=True)
+class PreparedJob:
+    record: JobRecord
+    inputs: list
+
+
+def _field(request: JobRequest, name: str) -> str:
+    return name if request.legacy else f"params.{name}"
+
+
+def check(request: JobRequest, limits: JobLimits, owner: str,
+          artifacts: Optional[ArtifactStore] = None) -> tuple[JobKind, BaseModel]:
+    """The job's kind and validated params; raises InvalidInput naming the first field outside what
+    is allowed, UploadNotFound for an upload that is not the owner's."""
     try:
-        return get_kind(kind)
+        kind = get_kind(request.kind)
     except UnknownKind:
-        raise InvalidInput("kind", f"unknown kind {kind!r}; choose one of: {', '.join(kind_names())}",
+        raise InvalidInput("kind", f"unknown kind {request.kind!r}; choose one of: {', '.join(kind_names())}",
                            "unknown_kind") from None
+    try:
+        params = request.params if isinstance(request.params, kind.Params) else kind.Params.model_validate(
+            request.params)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise InvalidInput(_field(request, where) if where else "params", error["msg"], error["type"]) from None
+    n = getattr(params, "n", None)
+    if isinstance(n, int) and not 1 <= n <= limits.max_n:
+        raise InvalidInput(_field(request, "n"), f"must be between 1 and {limits.max_n:,} (got {n:,})",
+                           "out_of_range")
+    max_chunks = min(limits.max_chunks, kind.max_chunks or limits.max_chunks)
+    if not 1 <= request.chunks <= max_chunks:
+        raise InvalidInput("chunks", f"must be between 1 and {max_chunks:,} (got {request.chunks:,})",
+                           "out_of_range")
+    if kind.upload_fields and not limits.uploads:
+        raise InvalidInput("kind", f"{kind.name} reads an upload, which needs an account: sign in and use "
+                           "POST /jobs", "needs_account")
+    for name in kind.upload_fields:
+        info = (artifacts or ArtifactStore.from_settings()).upload_info(getattr(params, name))
+        if info is None or info.owner != owner:
+            raise UploadNotFound(_field(request, name))
+    return kind, params
 
 
-def prepare(owner: str, kind: str, n: int, chunks: int, limits: JobLimits) -> JobRecord:
-    """The checked, not yet stored, pending record of a new job."""
-    job_kind = check(kind, n, chunks, limits)
-    return JobRecord(job_id=str(uuid.uuid4()), owner=owner, kind=job_kind.name, n=n, chunks=chunks,
-                     total_chunks=len(job_kind.split(n, chunks)), created_at=time.time())
+def prepare(owner: str, request: JobRequest, limits: JobLimits,
+            artifacts: Optional[ArtifactStore] = None) -> PreparedJob:
+    """The checked, not yet stored, pending record of a new job and its chunks' inputs (``split``
+    runs here, once; it may read the params' uploads, so callers on an event loop run this in a
+    thread for such kinds)."""
+    kind, params = check(request, limits, owner, artifacts)
+    job_id = str(uuid.uuid4())
+    try:
+        inputs = list(kind.split(params, request.chunks, JobContext(job_id, artifacts or ArtifactStore.from_settings())))
+    except InvalidParams as exc:
+        raise InvalidInput(_field(request, exc.field), exc.message, "invalid_params") from None
+    if not inputs:
+        raise InvalidInput("params", f"{kind.name} found nothing to compute in these params", "no_chunks")
+    record = JobRecord(job_id=job_id, owner=owner, kind=kind.name, params=params.model_dump(mode="json"),
+                       chunks=request.chunks, total_chunks=len(inputs), created_at=time.time())
+    return PreparedJob(record, inputs)
 
 
 HandOff = Callable[[str], Awaitable[None]]
 
 
 def input_digest(record: JobRecord) -> str:
-    """What makes two jobs of one owner the same computation (the result cache's key)."""
-    return hashlib.sha256(f"{record.kind}\0{record.n}\0{record.chunks}".encode()).hexdigest()[:32]
+    """What makes two jobs of one owner the same computation (the result cache's key): the kind,
+    the params (canonical JSON) and the chunks."""
+    params = json.dumps(record.params, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{record.kind}\0{params}\0{record.chunks}".encode()).hexdigest()[:32]
 
 
 async def remember_result(store: JobStore, record: JobRecord, seconds: int) -> None:
@@ -79,8 +148,10 @@ async def remember_result(store: JobStore, record: JobRecord, seconds: int) -> N
         await store.remember_result(record, input_digest(record), seconds)
 
 
-async def _cached_copy(store: JobStore, record: JobRecord, *, index_owner: bool) -> Optional[JobRecord]:
-    """Store and return a completed copy of the owner's cached result for these inputs, if there is one."""
+async def _cached_copy(store: JobStore, job: PreparedJob, *, index_owner: bool) -> Optional[JobRecord]:
+    """Store and return a completed copy of the owner's cached result for these inputs, if there is
+    one (with copies of its artifacts, which its result may name)."""
+    record = job.record
     if not get_kind(record.kind).deterministic:
         return None
     original = await store.cached_result(record.owner, input_digest(record))
@@ -92,11 +163,12 @@ async def _cached_copy(store: JobStore, record: JobRecord, *, index_owner: bool)
         "status": JobStatus.completed, "result": original.result, "completed_chunks": record.total_chunks,
         "cached": True, "started_at": now - took, "completed_at": now,
         "detail": f"Result from the cache: the same as job {original.job_id}."})
-    await store.create_job(copy, index_owner=index_owner)
+    await asyncio.to_thread(ArtifactStore.from_settings().copy_artifacts, original.job_id, copy.job_id)
+    await store.create_job(copy, inputs=job.inputs, index_owner=index_owner)
     return copy
 
 
-async def accept(store: JobStore, hand_off: HandOff, record: JobRecord, *, index_owner: bool,
+async def accept(store: JobStore, hand_off: HandOff, job: PreparedJob, *, index_owner: bool,
                  max_active: int = 0, cache: bool = False, timeout: float = SUBMIT_TIMEOUT_SECONDS) -> JobRecord:
     """Store the pending job (unless its owner is at ``max_active``) and ``hand_off(job_id)`` to the
     runner (``AppContext.hand_off`` over HTTP, the runner actor's ``submit`` in ``cluster.batch``);
@@ -108,11 +180,41 @@ async def accept(store: JobStore, hand_off: HandOff, record: JobRecord, *, index
     fails the job visibly instead.
     """
     if cache:
-        copy = await _cached_copy(store, record, index_owner=index_owner)
+        copy = await _cached_copy(store, job, index_owner=index_owner)
         if copy is not None:
             return copy
-    if not await store.create_job(record, index_owner=index_owner, max_active=max_active):
+    if not await store.create_job(job.record, inputs=job.inputs, index_owner=index_owner, max_active=max_active):
         raise TooManyActiveJobs(max_active)
+    return await _deliver(store, hand_off, job.record, timeout)
+
+
+async def retry(store: JobStore, hand_off: HandOff, original: JobRecord, *, index_owner: bool, max_active: int = 0,
+                artifacts: Optional[ArtifactStore] = None, timeout: float = SUBMIT_TIMEOUT_SECONDS) -> JobRecord:
+    """Run a failed or cancelled job again as a new job (``retry_of``) that reuses the chunks that
+    had completed (their facts, with their pids and times, and the job's artifacts are copied):
+    only the missing chunks run."""
+    if original.status not in (JobStatus.failed, JobStatus.cancelled):
+        raise NotRetryable(f"Job is {original.status.value}; only failed or cancelled jobs can be retried.")
+    kind = get_kind(original.kind)
+    artifacts = artifacts or ArtifactStore.from_settings()
+    inputs = await store.get_chunk_inputs(original.job_id)
+    if inputs is None:
+        inputs = kind.split(kind.Params.model_validate(original.params), original.chunks,
+                            JobContext(original.job_id, artifacts))
+    done = [f for f in (await store.get_chunk_facts(original.job_id)).values() if f.status == "completed"]
+    record = JobRecord(job_id=str(uuid.uuid4()), owner=original.owner, kind=original.kind, params=original.params,
+                       chunks=original.chunks, total_chunks=len(inputs), created_at=time.time(),
+                       retry_of=original.job_id)
+    await asyncio.to_thread(artifacts.copy_artifacts, original.job_id, record.job_id)
+    if not await store.create_job(record, inputs=inputs, index_owner=index_owner, max_active=max_active):
+        await asyncio.to_thread(artifacts.delete_job, record.job_id)
+        raise TooManyActiveJobs(max_active)
+    if done:
+        await store.record_chunks_done(record.job_id, done)
+    return await _deliver(store, hand_off, record, timeout)
+
+
+async def _deliver(store: JobStore, hand_off: HandOff, record: JobRecord, timeout: float) -> JobRecord:
     delivery = asyncio.ensure_future(hand_off(record.job_id))
     try:
         await asyncio.wait_for(asyncio.shield(delivery), timeout)

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from compute.artifacts import ArtifactStore
 from compute.runner import find_runner, get_runner
 from compute.storage.accounts import AccountStore
 from compute.storage.counters import SharedCounters
@@ -26,6 +27,7 @@ class AppContext:
     idempotency: IdempotencyKeys
     limiter: RateLimiter
     metrics: HttpMetrics
+    artifacts: Optional[ArtifactStore] = None
     jwks_client: Optional[Any] = None
     statuses: StatusCache = field(default_factory=StatusCache)
     events: EventHub = field(init=False)  # the replica's one subscription to job change events
@@ -50,6 +52,7 @@ class AppContext:
             idempotency=IdempotencyKeys(store.redis, settings.job_ttl_seconds, key_prefix=prefix),
             limiter=RateLimiter(settings.redis_url, settings.rate_limit_enabled, key_prefix=prefix),
             metrics=HttpMetrics(SharedCounters(store.redis, key_prefix=prefix)),
+            artifacts=ArtifactStore.from_settings(settings),
             jwks_client=jwks_client,
         )
 

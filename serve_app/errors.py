@@ -12,6 +12,7 @@ from ray.exceptions import RayError
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from compute.kinds import kind_names, registry
 from serve_app.rate_limits import RateLimitExceeded
 
 log = logging.getLogger(__name__)
@@ -40,9 +41,25 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
     return next((methods for _, regex, methods in table if regex.match(path)), [])
 
 
+BODY_SHAPE_TAGS = ("legacy", "kinded")  # schemas.job_body_type's tags, which pydantic puts in an error's loc
+
+
 def _field_name(loc) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    if parts and parts[0] in BODY_SHAPE_TAGS:
+        shape, parts = parts[0], parts[1:]
+        if shape == "kinded" and parts and parts[0] in registry():  # the kind's tag
+            parts = parts[1:]
     return ".".join(parts) or "body"
+
+
+def _union_tag_message(error: dict) -> str:
+    tag = (error.get("ctx") or {}).get("tag")
+    if error.get("type") == "union_tag_not_found":
+        return "Field required (a job with `params` names its `kind`)."
+    if tag in registry():  # a kind this route does not take: the demo route and kinds that read uploads
+        return f"{tag} reads an upload, which needs an account: sign in and use POST /jobs"
+    return f"unknown kind {tag!r}; choose one of: {', '.join(kind_names())}"
 
 
 def _validation_response(errors: list[dict]) -> JSONResponse:
@@ -64,6 +81,8 @@ def install_error_handlers(app: FastAPI) -> None:
                 message = "Request body must be a JSON object."
             elif error.get("type") == "extra_forbidden":
                 message = "Unknown field."
+            elif error.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+                field, message = "kind", _union_tag_message(error)
             if field in hints:
                 message = f"{message} ({hints[field]})"
             errors.append({"field": field, "message": message, "type": str(error.get("type", "value_error"))})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import HTTPException, Response
 
-from compute.kinds import UnknownKind, get_kind
-from compute.records import ChunkFact, JobRecord
+from compute.kinds import ChunkSpec, UnknownKind, get_kind
+from compute.records import ChunkFact, JobRecord, JobStatus
 from serve_app.context import AppContext
 from serve_app.schemas import ChunkOut, JobChunksOut, JobOut
 
@@ -44,17 +44,36 @@ async def job_response(ctx: AppContext, job_id: str, owner: str) -> Response:
     return Response(body, media_type="application/json")
 
 
-async def chunks_of(ctx: AppContext, record: JobRecord) -> JobChunksOut:
-    facts = await ctx.store.get_chunk_facts(record.job_id)
+async def _chunk_inputs(ctx: AppContext, record: JobRecord) -> list:
+    """The job's chunk inputs: stored with it, or (a record from before they were) split again."""
+    inputs = await ctx.store.get_chunk_inputs(record.job_id)
+    if inputs is not None:
+        return inputs
     try:
-        specs = get_kind(record.kind).split(record.n, record.chunks)
-    except UnknownKind:
-        specs = []
+        kind = get_kind(record.kind)
+        if kind.upload_fields:
+            return []
+        return kind.split(kind.Params.model_validate(record.params), record.chunks, None)
+    except (UnknownKind, ValueError):
+        return []
+
+
+async def chunks_of(ctx: AppContext, record: JobRecord) -> JobChunksOut:
+    """Every chunk: the facts of those that finished, the others from their inputs (with the
+    progress a running chunk reported)."""
+    facts = await ctx.store.get_chunk_facts(record.job_id)
+    specs = [ChunkSpec(i, chunk_input) for i, chunk_input in enumerate(await _chunk_inputs(ctx, record))]
+    running = record.status is JobStatus.running
+    progress = await ctx.store.get_chunk_progress(record.job_id) if running and len(facts) < len(specs) else {}
     pending_status = ("cancelled" if record.status.value in ("cancelled", "failed")
                       else "cached" if record.cached else "pending")
-    chunks = [
-        ChunkOut.from_fact(facts.get(s.index) or ChunkFact(index=s.index, start=s.start, end=s.end,
-                                                           status=pending_status))
-        for s in specs
-    ]
+    chunks = []
+    for spec in specs:
+        fact = facts.get(spec.index)
+        if fact is not None:
+            chunks.append(ChunkOut.from_fact(fact))
+        else:
+            status = "running" if spec.index in progress else pending_status
+            chunks.append(ChunkOut.from_fact(ChunkFact(index=spec.index, start=spec.start, end=spec.end, status=status),
+                                             progress=progress.get(spec.index)))
     return JobChunksOut(job_id=record.job_id, status=record.status, total_chunks=record.total_chunks, chunks=chunks)

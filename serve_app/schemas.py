@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated, Literal, Optional
+from functools import lru_cache
+from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, EmailStr, Field, Tag, create_model, field_validator
 
-from compute.kinds import JobKind
-from compute.records import ChunkFact, JobRecord, JobStatus
-
-
-def _no_strings_or_booleans(value):
-    if isinstance(value, (str, bool)):
-        raise ValueError("must be a JSON integer, not a string or boolean")
-    return value
-
-
-# An integer as JSON Schema means it: 1000 and 1000.0 pass; "1000", true and 1000.5 do not.
-JsonInt = Annotated[int, BeforeValidator(_no_strings_or_booleans)]
+from compute.kinds import JobKind, JsonInt, registry
+from compute.records import Attempt, ChunkFact, JobRecord, JobStatus
+from compute.submission import JobRequest
 _VISIBLE = r"[^\x00-\x1f\x7f-\x9f]"
 TOKEN_NAME_PATTERN = rf"^{_VISIBLE}*[^\s\x00-\x1f\x7f-\x9f]{_VISIBLE}*$"
 
@@ -41,9 +33,76 @@ class JobCreate(BaseModel):
     use_cache: bool = Field(True, description="Let a completed job of yours with the same kind, n and chunks "
                             "answer (RESULT_CACHE_SECONDS; deterministic kinds): false always computes afresh.")
 
+    def to_request(self) -> JobRequest:
+        return JobRequest(self.kind, {"n": self.n}, self.chunks, legacy=True)
+
 
 class DemoJobCreate(JobCreate):
     """A demo job (no account). Maxima: DEMO_MAX_N, DEMO_MAX_CHUNKS."""
+
+
+def job_model_name(kind: JobKind, prefix: str) -> str:
+    return prefix + "".join(part.capitalize() for part in kind.name.replace("-", "_").split("_")) + "Job"
+
+
+@lru_cache
+def _prefixed_params(prefix: str, params: type[BaseModel]) -> type[BaseModel]:
+    """One subclass per params model and route (kinds may share a params model, like the range kinds)."""
+    return create_model(prefix + params.__name__, __base__=params)
+
+
+def _kind_job_model(kind: JobKind, prefix: str) -> type[BaseModel]:
+    """``{"kind": <name>, "params": <the kind's Params>, "chunks", "use_cache"}`` for one kind; a
+    model of its own per route (``prefix``), so the schema can show each route's maxima
+    (``app.install_openapi_limits``)."""
+    params = kind.Params if not prefix else _prefixed_params(prefix, kind.Params)
+    model = create_model(
+        job_model_name(kind, prefix),
+        __config__=ConfigDict(extra="forbid"),
+        __doc__=f"A `{kind.name}` job: {kind.description}",
+        kind=(Literal[kind.name], Field(description="The job kind.")),
+        params=(params, Field(description=f"The inputs of `{kind.name}`.")),
+        chunks=(JsonInt, Field(kind.default_chunks, ge=1, description="How many parallel chunks (Ray tasks); "
+                               "at most MAX_CHUNKS (DEMO_MAX_CHUNKS for demo jobs) and the kind's own maximum.")),
+        use_cache=(bool, Field(True, description="Let a completed job of yours with the same kind, params and "
+                               "chunks answer (RESULT_CACHE_SECONDS; deterministic kinds).")),
+    )
+    model.to_request = lambda self: JobRequest(self.kind, self.params, self.chunks)
+    return model
+
+
+def _body_shape(value: Any) -> str:
+    has_params = "params" in value if isinstance(value, dict) else hasattr(value, "params")
+    return "kinded" if has_params else "legacy"
+
+
+def job_body_type(legacy: type[JobCreate], prefix: str = "", uploads: bool = True):
+    """A job body: the README's ``{n, chunks, kind}`` (``legacy``), or ``{kind, params, chunks}``,
+    one model per registered kind, discriminated by ``kind`` (so the schema shows every kind's
+    params and limits); without ``uploads``, only the kinds that read none."""
+    models = [_kind_job_model(kind, prefix) for _, kind in sorted(registry().items())
+              if uploads or not kind.upload_fields]
+    kinded = models[0] if len(models) == 1 else Annotated[Union[tuple(models)], Field(discriminator="kind")]
+    return Annotated[Union[Annotated[legacy, Tag("legacy")], Annotated[kinded, Tag("kinded")]],
+                     Discriminator(_body_shape)]
+
+
+JobBody = job_body_type(JobCreate)
+DemoJobBody = job_body_type(DemoJobCreate, prefix="Demo", uploads=False)
+
+
+class ResourcesOut(BaseModel):
+    num_cpus: float
+    num_gpus: float
+    memory: Optional[int] = Field(description="Bytes of memory each chunk task reserves (null: none).")
+    custom: dict[str, float] = Field(description="Custom Ray resources each chunk task needs.")
+
+
+class RetryOut(BaseModel):
+    transient: list[str] = Field(description="Exception types retried inside the chunk.")
+    max_attempts: int
+    backoff_seconds: float
+    max_backoff_seconds: float
 
 
 class KindOut(BaseModel):
@@ -51,11 +110,23 @@ class KindOut(BaseModel):
 
     name: str = Field(description="The value of a job's `kind`.")
     description: str
+    params_schema: dict = Field(description="JSON schema of the kind's `params`.")
+    default_chunks: int
+    max_chunks: Optional[int] = Field(description="The kind's own cap on chunks (null: MAX_CHUNKS).")
+    needs_upload: bool = Field(description="Its params name an upload (`POST /uploads`): signed-in jobs only.")
+    upload_fields: list[str]
+    resources: ResourcesOut
+    retry: RetryOut
     timeout_seconds: float = Field(description="A job's wall-clock budget (JOB_TIMEOUT_SECONDS, or the kind's own).")
+    deterministic: bool = Field(description="Same params, same result (repeats may be answered from the cache).")
 
     @classmethod
     def from_kind(cls, kind: JobKind) -> "KindOut":
-        return cls(name=kind.name, description=kind.description, timeout_seconds=kind.time_budget())
+        return cls(name=kind.name, description=kind.description, params_schema=kind.Params.model_json_schema(),
+                   default_chunks=kind.default_chunks, max_chunks=kind.max_chunks,
+                   needs_upload=bool(kind.upload_fields), upload_fields=kind.upload_fields,
+                   resources=ResourcesOut(**kind.resources_view()), retry=RetryOut(**kind.retry.describe()),
+                   timeout_seconds=kind.time_budget(), deterministic=kind.deterministic)
 
 
 RateLimit = Annotated[str, Field(description="Requests per client IP, in the `limits` syntax: `5/minute`.")]
@@ -75,10 +146,17 @@ class RateLimitOut(BaseModel):
     rate_limit: RateLimit
 
 
+class UploadLimitsOut(RateLimitOut):
+    max_bytes: int = Field(description="Largest upload (MAX_UPLOAD_BYTES).")
+
+
 class LimitsOut(BaseModel):
     jobs: JobLimitsOut = Field(description="`POST /jobs` (signed in); rate limit RATE_LIMIT_JOBS.")
     demo: DemoLimitsOut = Field(description="`POST /jobs/demo`; rate limit RATE_LIMIT_DEMO.")
     login: RateLimitOut = Field(description="Sign-in and registration, per IP and per email (RATE_LIMIT_LOGIN).")
+    uploads: UploadLimitsOut = Field(description="`POST /uploads`; rate limit RATE_LIMIT_UPLOADS.")
+    max_result_bytes: int = Field(description="Largest result (and chunk output) as JSON (MAX_RESULT_BYTES).")
+    max_artifact_bytes_per_job: int = Field(description="A job's artifacts in all (MAX_ARTIFACT_BYTES_PER_JOB).")
 
 
 class KindsOut(BaseModel):
@@ -93,24 +171,28 @@ class JobAccepted(BaseModel):
     status: JobStatus
     cached: bool = Field(False, description="True when an earlier identical job answered: the job is "
                          "already completed and `result` is set.")
-    result: Optional[int] = Field(None, description="The result, when `cached`.")
+    result: Any = Field(None, description="The result, when `cached`.")
 
 
 class JobOut(BaseModel):
     job_id: str
     status: JobStatus
     kind: str
-    n: int
+    n: Optional[int] = Field(None, description="The range kinds' n (`params.n`); null for other kinds.")
+    params: dict[str, Any]
+    chunks: int = Field(description="The chunks asked for (`total_chunks` is how many the job has).")
     progress: float = Field(ge=0, le=1)
     completed_chunks: int
     total_chunks: int
-    result: Optional[int] = Field(None, description="Exact result; may exceed 64 bits.")
+    result: Any = Field(None, description="The result, any JSON value (integers exact beyond 64 bits); files "
+                        "are artifacts (`GET /jobs/{id}/artifacts`).")
     detail: Optional[str] = None
     created_at: datetime
     started_at: Optional[datetime] = None
     completed_at: Optional[datetime] = None
     duration_ms: Optional[int] = None
     is_cached: bool = Field(False, description="A completed copy of an earlier identical job's result.")
+    retry_of: Optional[str] = Field(None, description="The failed or cancelled job this one retries.")
 
     @classmethod
     def from_record(cls, record: JobRecord) -> "JobOut":
@@ -119,6 +201,8 @@ class JobOut(BaseModel):
             status=record.status,
             kind=record.kind,
             n=record.n,
+            params=record.params,
+            chunks=record.chunks,
             progress=record.progress,
             completed_chunks=record.completed_chunks,
             total_chunks=record.total_chunks,
@@ -129,31 +213,46 @@ class JobOut(BaseModel):
             completed_at=iso_time(record.completed_at),
             duration_ms=record.duration_ms,
             is_cached=record.cached,
+            retry_of=record.retry_of,
         )
+
+
+class AttemptOut(BaseModel):
+    started_at: datetime
+    ended_at: datetime
+    error: Optional[str] = Field(None, description="Why the attempt failed (null: it succeeded).")
+
+    @classmethod
+    def from_attempt(cls, attempt: Attempt) -> "AttemptOut":
+        return cls(started_at=iso_time(attempt.started_at), ended_at=iso_time(attempt.ended_at), error=attempt.error)
 
 
 class ChunkOut(BaseModel):
     index: int
-    start: int
-    end: int
+    start: Optional[int] = Field(None, description="The chunk's range (numbers, rows, bytes, items), when it has one.")
+    end: Optional[int] = None
     status: str
-    result: Optional[int] = None
+    result: Any = None
     node_id: Optional[str] = None
     worker_pid: Optional[int] = None
     started_at: Optional[datetime] = None
     ended_at: Optional[datetime] = None
     duration_ms: Optional[int] = None
+    progress: Optional[float] = Field(None, description="How far a running chunk is (0..1), as it reports it.")
+    attempts: list[AttemptOut] = Field(default_factory=list, description="Every try (the kind's retry policy).")
 
     @classmethod
-    def from_fact(cls, fact: ChunkFact) -> "ChunkOut":
+    def from_fact(cls, fact: ChunkFact, progress: Optional[float] = None) -> "ChunkOut":
         duration = None
         if fact.started_at is not None and fact.ended_at is not None:
             duration = max(0, round((fact.ended_at - fact.started_at) * 1000))
         return cls(
-            **fact.model_dump(exclude={"started_at", "ended_at"}),
+            **fact.model_dump(exclude={"started_at", "ended_at", "attempts"}),
             started_at=iso_time(fact.started_at),
             ended_at=iso_time(fact.ended_at),
             duration_ms=duration,
+            progress=progress,
+            attempts=[AttemptOut.from_attempt(a) for a in fact.attempts],
         )
 
 

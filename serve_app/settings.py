@@ -23,6 +23,8 @@ class Settings(ComputeSettings):
     trusted_proxies: str = Field("", alias="TRUSTED_PROXIES")
     ingress_proxies: str = Field("", alias="INGRESS_PROXIES")
     max_body_bytes: int = Field(64 * 1024, alias="MAX_BODY_BYTES", ge=1024)
+    # POST /uploads alone takes bodies this big (streamed to the artifact store, never held in memory).
+    max_upload_bytes: int = Field(64 << 20, alias="MAX_UPLOAD_BYTES", ge=1024)
     max_header_bytes: int = Field(16 * 1024, alias="MAX_HEADER_BYTES", ge=4096)
     # A WebSocket that has had nothing to send for this long sends a heartbeat (routes/ws.py).
     ws_heartbeat_seconds: float = Field(30.0, alias="WS_HEARTBEAT_SECONDS", gt=0, le=3600)
@@ -31,6 +33,7 @@ class Settings(ComputeSettings):
     rate_limit_jobs: str = Field("10/minute", alias="RATE_LIMIT_JOBS")
     rate_limit_demo: str = Field("5/minute", alias="RATE_LIMIT_DEMO")
     rate_limit_login: str = Field("5/minute", alias="RATE_LIMIT_LOGIN")
+    rate_limit_uploads: str = Field("30/minute", alias="RATE_LIMIT_UPLOADS")
 
     jwt_secret: str = Field("", alias="JWT_SECRET", repr=False)
     jwt_issuer: str = Field("ray-jobs", alias="JWT_ISSUER")

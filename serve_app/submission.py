@@ -12,14 +12,15 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Optional
 
-import orjson
 from fastapi import HTTPException, Response
+from pydantic import BaseModel
 
 from compute import submission
 from compute.config import JobLimits
 from serve_app.context import AppContext
 from serve_app.errors import FieldProblem
-from serve_app.schemas import JobAccepted, JobCreate
+from compute.kinds import get_kind
+from serve_app.schemas import JobAccepted
 
 __all__ = ["RateLimit", "Submission", "accepted_response", "submit_job"]
 REPLAY_WAIT_SECONDS = 2.0
@@ -49,13 +50,24 @@ def accepted_response(submission: Submission, response: Response) -> JobAccepted
     return submission.accepted
 
 
-def _fingerprint(body: JobCreate) -> str:
-    return hashlib.sha256(orjson.dumps(body.model_dump(), option=orjson.OPT_SORT_KEYS)).hexdigest()
+def _fingerprint(body: BaseModel) -> str:
+    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+
+
+async def _prepare(ctx: AppContext, owner: str, request: submission.JobRequest, limits: JobLimits):
+    """``compute.submission.prepare``; in a thread for kinds that read an upload (file I/O)."""
+    try:
+        reads_upload = bool(get_kind(request.kind).upload_fields)
+    except KeyError:
+        reads_upload = False
+    if reads_upload:
+        return await asyncio.to_thread(submission.prepare, owner, request, limits, ctx.artifacts)
+    return submission.prepare(owner, request, limits, ctx.artifacts)
 
 
 async def submit_job(
     ctx: AppContext,
-    body: JobCreate,
+    body: BaseModel,
     *,
     owner: str,
     limits: JobLimits,
@@ -64,11 +76,14 @@ async def submit_job(
     idempotency_key: Optional[str],
     index_owner: bool,
 ) -> Submission:
+    """Accept ``body`` (the legacy ``JobCreate`` or a kind's job model) for ``owner``."""
     try:
-        record = submission.prepare(owner, body.kind, body.n, body.chunks, limits)
+        job = await _prepare(ctx, owner, body.to_request(), limits)
     except submission.InvalidInput as exc:
         raise FieldProblem(exc.field, exc.message, exc.code) from None
-    accepted = JobAccepted(job_id=record.job_id, status=record.status)
+    except submission.UploadNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    accepted = JobAccepted(job_id=job.record.job_id, status=job.record.status)
     if idempotency_key is not None:
         replay = await _claim(ctx, idempotency_scope, idempotency_key, body, accepted)
         if replay is not None:
@@ -76,7 +91,7 @@ async def submit_job(
             return Submission(replay, replayed=True)
     try:
         headers = await ctx.limiter.hit(rate.name, rate.limit, rate.key)
-        stored = await submission.accept(ctx.store, ctx.hand_off, record, index_owner=index_owner,
+        stored = await submission.accept(ctx.store, ctx.hand_off, job, index_owner=index_owner,
                                          max_active=limits.max_active,
                                          cache=body.use_cache and ctx.settings.result_cache_seconds > 0)
     except BaseException as exc:
@@ -91,7 +106,7 @@ async def submit_job(
     return Submission(accepted, replayed=False, headers=headers)
 
 
-async def _claim(ctx: AppContext, scope: str, key: str, body: JobCreate,
+async def _claim(ctx: AppContext, scope: str, key: str, body: BaseModel,
                  accepted: JobAccepted) -> Optional[JobAccepted]:
     """Claim the key for this request (None), or return the first request's response to replay.
 

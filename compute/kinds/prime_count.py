@@ -6,7 +6,7 @@ independent and the work is spread evenly.
 
 from math import isqrt
 
-from compute.kinds import JobKind
+from compute.kinds import range_kind
 
 _SEGMENT = 1 << 21
 
@@ -42,10 +42,5 @@ def count_primes(start: int, end: int) -> int:
     return count
 
 
-KIND = JobKind(
-    name="prime_count",
-    description="Number of primes <= n (segmented sieve per chunk).",
-    run_chunk=count_primes,
-    deterministic=True,
-    timeout_seconds=1800.0,
-)
+KIND = range_kind("prime_count", "Number of primes <= n (segmented sieve per chunk).", count_primes,
+                  deterministic=True, timeout_seconds=1800.0)

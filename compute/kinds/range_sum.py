@@ -3,7 +3,7 @@
 Each chunk really adds its numbers (no closed form), so the work grows with its range.
 """
 
-from compute.kinds import JobKind
+from compute.kinds import range_kind
 
 _BLOCK = 1 << 20  # add in blocks so a cancel request can interrupt between them
 
@@ -15,10 +15,4 @@ def sum_range(start: int, end: int) -> int:
     return total
 
 
-KIND = JobKind(
-    name="range_sum",
-    description="Sum of the integers 1..n.",
-    run_chunk=sum_range,
-    deterministic=True,
-    timeout_seconds=600.0,
-)
+KIND = range_kind("range_sum", "Sum of the integers 1..n.", sum_range, deterministic=True, timeout_seconds=600.0)

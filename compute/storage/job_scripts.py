@@ -41,25 +41,27 @@ CREATE = _INDEXES + """
 -- KEYS[6] owner_active  P owner:{o}:active, the authority for the limit
 -- KEYS[7] owner_status  P owner:{o}:status:{the record's status}
 -- KEYS[8] channel       P job-events:{id}
+-- KEYS[9] inputs        P job:{id}:inputs, the chunks' inputs (JSON list)
 -- ARGV[1] prefix P; ARGV[2] job id; ARGV[3] created_at (epoch s, the index score); ARGV[4] ttl (s)
 -- ARGV[5] '1': index under the owner (jobs, active set, status, owner counter), '0': not (demo jobs)
--- ARGV[6] max active jobs of the owner, '0' = no limit; ARGV[7] owner
--- ARGV[8..] the record's field, value pairs
+-- ARGV[6] max active jobs of the owner, '0' = no limit; ARGV[7] owner; ARGV[8] the inputs JSON
+-- ARGV[9..] the record's field, value pairs
 -- Counts the job in job_stats: `total_jobs` and `submitted:{kind}` (GET /metrics reads them), and a
 -- completed copy also as finished (`completed`, `finished:{kind}:completed`, the owner's duration).
 -- Returns 1: stored, event with the record's status published; 0: refused at the limit, nothing written.
 -- Ids in the owner's active set whose record vanished (TTL, eviction) are dropped before counting,
 -- so they can never lock the owner out.
-local job, active, job_stats, owner_jobs, owner_stats, owner_active, owner_status, channel = unpack(KEYS)
-local p, id, created, ttl, index_owner, max_active, owner = unpack(ARGV, 1, 7)
+local job, active, job_stats, owner_jobs, owner_stats, owner_active, owner_status, channel, inputs = unpack(KEYS)
+local p, id, created, ttl, index_owner, max_active, owner, chunk_inputs = unpack(ARGV, 1, 8)
 if max_active ~= '0' then
   for _, other in ipairs(redis.call('SMEMBERS', owner_active)) do
     if redis.call('EXISTS', job_key(p, other)) == 0 then redis.call('SREM', owner_active, other) end
   end
   if redis.call('SCARD', owner_active) >= tonumber(max_active) then return 0 end
 end
-redis.call('HSET', job, unpack(ARGV, 8))
+redis.call('HSET', job, unpack(ARGV, 9))
 redis.call('EXPIRE', job, ttl)
+redis.call('SET', inputs, chunk_inputs, 'EX', ttl)
 local status, kind, done, started, ended = unpack(redis.call('HMGET', job, 'status', 'kind', 'completed_chunks',
   'started_at', 'completed_at'))
 kind = kind or 'unknown'

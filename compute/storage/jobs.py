@@ -1,8 +1,8 @@
 """Job records in Redis: the record, its chunk facts, the owner and status indexes, the counters.
 
 ``JobStore`` is the only code that writes a job record (the key names are in ``keys.py``, the Lua
-scripts that write in ``job_scripts.py``). Numbers are stored as decimal strings, so results of any
-size stay exact.
+scripts that write in ``job_scripts.py``). Params and results are stored as JSON (Python's ``json``,
+which keeps integers of any size exact); other numbers as decimal strings.
 
 THE RULE: every write that changes a job record publishes exactly one change event on the job's
 channel (``RedisKeys.events``), in the same atomic step, as JSON
@@ -16,8 +16,9 @@ record without its event, or that it does not know.
 
 from __future__ import annotations
 
+import json
 import time
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 from compute.records import ChunkFact, JobRecord, JobStatus
 from compute.storage import job_scripts
@@ -27,14 +28,26 @@ from compute.storage.keys import RedisKeys
 __all__ = ["JobStore", "RedisError"]
 
 
+JSON_FIELDS = ("params", "result")
+
+
 def _encode(value) -> str:
     return "" if value is None else str(value)
+
+
+def _encode_json(value: Any) -> str:
+    return "" if value is None else json.dumps(value, separators=(",", ":"))
 
 
 def _decode_record(raw: dict) -> Optional[JobRecord]:
     if not raw:
         return None
     data = {k: (None if v == "" else v) for k, v in raw.items()}
+    for name in JSON_FIELDS:
+        if data.get(name) is not None:
+            data[name] = json.loads(data[name])
+    if data.get("params") is None:  # a record of a version before params: the range kinds' n
+        data["params"] = {"n": int(data["n"])} if data.get("n") is not None else {}
     return JobRecord.model_validate(data)
 
 
@@ -65,32 +78,40 @@ class JobStore:
 
     # -- writes (each publishes its change: see THE RULE above) ----------------------------
 
-    async def create_job(self, record: JobRecord, *, index_owner: bool = True, max_active: int = 0) -> bool:
-        """Store a new job (pending, or a completed copy of a cached result); False (and nothing
-        written) when the owner already has ``max_active`` pending/running jobs. The check and the
-        write are one atomic step."""
+    async def create_job(self, record: JobRecord, *, inputs: Optional[list] = None, index_owner: bool = True,
+                         max_active: int = 0) -> bool:
+        """Store a new job (pending, or a completed copy of a cached result) with its chunks'
+        ``inputs`` (None: the runner splits it again); False (and nothing written) when the owner already has ``max_active``
+        pending/running jobs. The check and the write are one atomic step."""
         fields = []
         for name, value in record.model_dump().items():
-            fields += [name, _encode(value.value if isinstance(value, JobStatus) else value)]
+            if name in JSON_FIELDS:
+                fields += [name, _encode_json(value)]
+            else:
+                fields += [name, _encode(value.value if isinstance(value, JobStatus) else value)]
         k, job_id, owner = self.keys, record.job_id, record.owner
         keys = [k.job(job_id), k.active_jobs, k.job_stats, k.owner_jobs(owner), k.owner_stats(owner),
-                k.owner_active(owner), k.owner_status(owner, record.status), k.events(job_id)]
-        args = [k.prefix, job_id, record.created_at, self.ttl, int(index_owner), max_active, owner, *fields]
+                k.owner_active(owner), k.owner_status(owner, record.status), k.events(job_id), k.inputs(job_id)]
+        args = [k.prefix, job_id, record.created_at, self.ttl, int(index_owner), max_active, owner,
+                _encode_json(inputs), *fields]
         return await self._create(keys=keys, args=args) == 1
 
-    async def start_job(self, job_id: str) -> tuple[bool, Optional[JobRecord], dict[int, ChunkFact]]:
-        """Mark a pending job running and read its record and finished chunks, in one round trip.
+    async def start_job(self, job_id: str) -> tuple[bool, Optional[JobRecord], dict[int, ChunkFact], Optional[list]]:
+        """Mark a pending job running and read its record, finished chunks and chunk inputs, in one
+        round trip.
 
-        Returns (whether this call started it, the record, the chunk facts already stored)."""
+        Returns (whether this call started it, the record, the chunk facts already stored, the
+        inputs: None for a record stored before inputs were)."""
         k = self.keys
         async with self.redis.pipeline(transaction=False) as pipe:
             await self._mark_running(keys=[k.job(job_id), k.events(job_id)],
                                      args=[k.prefix, job_id, time.time(), self.ttl], client=pipe)
             pipe.hgetall(k.job(job_id))
             pipe.hgetall(k.chunks(job_id))
-            started, record, chunks = await pipe.execute()
+            pipe.get(k.inputs(job_id))
+            started, record, chunks, inputs = await pipe.execute()
         facts = {int(i): ChunkFact.model_validate_json(v) for i, v in chunks.items()}
-        return bool(started), _decode_record(record), facts
+        return bool(started), _decode_record(record), facts, (json.loads(inputs) if inputs else None)
 
     async def record_chunks_done(self, job_id: str, facts: Iterable[ChunkFact]) -> int:
         """Store finished chunks once each; returns the new completed count, or 0 if nothing changed."""
@@ -103,7 +124,7 @@ class JobStore:
         record: JobRecord,
         status: JobStatus,
         *,
-        result: Optional[int] = None,
+        result: Any = None,
         detail: Optional[str] = None,
         facts: Iterable[ChunkFact] = (),
     ) -> bool:
@@ -112,7 +133,7 @@ class JobStore:
         k, job_id, owner = self.keys, record.job_id, record.owner
         keys = [k.job(job_id), k.chunks(job_id), k.events(job_id), k.active_jobs, k.owner_stats(owner),
                 k.job_stats, k.owner_active(owner)]
-        args = [k.prefix, job_id, status.value, _encode(result), _encode(detail), time.time(), self.ttl,
+        args = [k.prefix, job_id, status.value, _encode_json(result), _encode(detail), time.time(), self.ttl,
                 *_fact_args(facts)]
         return await self._finish(keys=keys, args=args) == 1
 
@@ -153,6 +174,24 @@ class JobStore:
     async def get_chunk_facts(self, job_id: str) -> dict[int, ChunkFact]:
         raw = await self.redis.hgetall(self.keys.chunks(job_id))
         return {int(k): ChunkFact.model_validate_json(v) for k, v in raw.items()}
+
+    async def existing_job_ids(self, job_ids: Iterable[str]) -> set[str]:
+        """Which of these ids still have a record."""
+        job_ids = list(job_ids)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.exists(self.keys.job(job_id))
+            found = await pipe.execute()
+        return {job_id for job_id, exists in zip(job_ids, found) if exists}
+
+    async def get_chunk_inputs(self, job_id: str) -> Optional[list]:
+        raw = await self.redis.get(self.keys.inputs(job_id))
+        return json.loads(raw) if raw else None
+
+    async def get_chunk_progress(self, job_id: str) -> dict[int, float]:
+        """Running chunks' progress as reported from inside them (``storage/chunk_progress.py``)."""
+        raw = await self.redis.hgetall(self.keys.chunk_progress(job_id))
+        return {int(k): float(v) for k, v in raw.items()}
 
     async def get_chunk_facts_for(self, job_id: str, indices: Iterable[int]) -> dict[int, ChunkFact]:
         """The named chunks' facts (those recorded), for live views that send only what is new."""

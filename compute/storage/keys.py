@@ -12,6 +12,8 @@ versions). Job keys expire after ``JOB_TTL_SECONDS``, account keys do not, unles
 ==========================================  ===================================================
 ``P job:{id}``                              hash: the job record
 ``P job:{id}:chunks``                       hash: chunk index -> JSON ChunkFact
+``P job:{id}:inputs``                       string: the chunks' inputs, a JSON list
+``P job:{id}:progress``                     hash: running chunk index -> progress fraction
 ``P job-events:{id}``                       pub/sub channel: the job's change events
 ``P jobs:active``                           sorted set: pending/running ids, all owners (no TTL)
 ``P owner:{o}:jobs``                        sorted set: an owner's job ids by creation time
@@ -64,6 +66,14 @@ class RedisKeys:
 
     def chunks(self, job_id: str) -> str:
         return f"{self.prefix}job:{job_id}:chunks"
+
+    def inputs(self, job_id: str) -> str:
+        """The job's chunk inputs (a JSON list, written with the record)."""
+        return f"{self.prefix}job:{job_id}:inputs"
+
+    def chunk_progress(self, job_id: str) -> str:
+        """Hash of running chunks' progress (index -> fraction), reported from inside the chunks."""
+        return f"{self.prefix}job:{job_id}:progress"
 
     def events(self, job_id: str) -> str:
         return f"{self.prefix}job-events:{job_id}"

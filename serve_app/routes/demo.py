@@ -9,7 +9,7 @@ from serve_app.deps import ClientIP, Ctx, DemoJobLimits, IdempotencyKey, JobId
 from serve_app.job_streams import job_stream
 from serve_app.job_views import chunks_of, job_response, load_owned
 from serve_app.responses import ERRORS, SSE, ValidationErrors
-from serve_app.schemas import DemoJobCreate, JobAccepted, JobChunksOut, JobOut
+from serve_app.schemas import DemoJobBody, JobAccepted, JobChunksOut, JobOut
 from serve_app.status_reads import status_read
 from serve_app.submission import RateLimit, accepted_response, submit_job
 
@@ -22,12 +22,13 @@ router = APIRouter(prefix="/jobs/demo", tags=["demo"])
     status_code=202,
     response_model=JobAccepted,
     summary="Start a demo job (no auth)",
-    description="Limits: 1 ≤ n ≤ DEMO_MAX_N, 1 ≤ chunks ≤ DEMO_MAX_CHUNKS (the schema shows the configured "
-    "maxima; `GET /kinds` lists them); chunks above n are clamped to n. Rate limit RATE_LIMIT_DEMO per client IP. An `Idempotency-Key` header "
+    description="The body is as for `POST /jobs` (any kind that reads no upload). Limits: 1 ≤ n ≤ DEMO_MAX_N, "
+    "1 ≤ chunks ≤ DEMO_MAX_CHUNKS (the schema shows the configured maxima; `GET /kinds` lists them); the range "
+    "kinds clamp chunks above n to n. Rate limit RATE_LIMIT_DEMO per client IP. An `Idempotency-Key` header "
     "returns the first response for the same key and body from the same IP for 24 h.",
     responses=ERRORS(409, 413, 422, 429, 503) | ValidationErrors,
 )
-async def create_demo_job(body: DemoJobCreate, limits: DemoJobLimits, response: Response,
+async def create_demo_job(body: DemoJobBody, limits: DemoJobLimits, response: Response,
                           ctx: Ctx, ip: ClientIP, key: IdempotencyKey = None) -> JobAccepted:
     submission = await submit_job(
         ctx, body, owner=DEMO_OWNER, limits=limits, rate=RateLimit("demo", ctx.settings.rate_limit_demo, ip),

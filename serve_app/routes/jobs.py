@@ -4,6 +4,7 @@ from typing import Annotated, Optional
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
+from compute import submission
 from compute.records import JobRecord, JobStatus
 from serve_app.deps import (
     ClientIP,
@@ -17,7 +18,7 @@ from serve_app.deps import (
 from serve_app.job_streams import job_stream, owner_stream
 from serve_app.job_views import NOT_FOUND, chunks_of, job_response, load_owned
 from serve_app.responses import ERRORS, SSE, ValidationErrors
-from serve_app.schemas import JobAccepted, JobChunksOut, JobCreate, JobOut, JobPage
+from serve_app.schemas import JobAccepted, JobBody, JobChunksOut, JobOut, JobPage
 from serve_app.status_reads import status_read
 from serve_app.submission import RateLimit, accepted_response, submit_job
 
@@ -29,14 +30,16 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
     status_code=202,
     response_model=JobAccepted,
     summary="Start a job",
-    description="Limits: 1 ≤ n ≤ MAX_N, 1 ≤ chunks ≤ MAX_CHUNKS (the schema shows the configured maxima and "
-    "kinds; `GET /kinds` lists them); chunks above n are clamped to n. At most MAX_ACTIVE_JOBS_PER_USER "
+    description="A body is `{\"kind\", \"params\", \"chunks\"}` (one shape per kind below, each with its own "
+    "params and limits; `GET /kinds` lists them) or the original `{\"n\", \"chunks\", \"kind\"}` of the range "
+    "kinds. Limits: 1 ≤ n ≤ MAX_N, 1 ≤ chunks ≤ MAX_CHUNKS; the range kinds clamp chunks above n to n. "
+    "An upload named in params must be yours (404 otherwise). At most MAX_ACTIVE_JOBS_PER_USER "
     "pending/running jobs per user. Rate limit RATE_LIMIT_JOBS per client IP. An "
     "`Idempotency-Key` header returns the first response for the same key and body from the same user "
     "for 24 h.",
-    responses=ERRORS(401, 409, 413, 422, 429, 503) | ValidationErrors,
+    responses=ERRORS(401, 404, 409, 413, 422, 429, 503) | ValidationErrors,
 )
-async def create_job(body: JobCreate, limits: UserJobLimits, user: CurrentUser, response: Response, ctx: Ctx,
+async def create_job(body: JobBody, limits: UserJobLimits, user: CurrentUser, response: Response, ctx: Ctx,
                      ip: ClientIP, key: IdempotencyKey = None) -> JobAccepted:
     submission = await submit_job(
         ctx, body, owner=user.user_id, limits=limits, rate=RateLimit("jobs", ctx.settings.rate_limit_jobs, ip),
@@ -104,6 +107,26 @@ async def get_job_chunks(job_id: JobId, user: CurrentUser, ctx: Ctx) -> JobChunk
             responses=ERRORS(401, 404, 503) | SSE | ValidationErrors)
 async def job_events(job_id: JobId, user: CurrentUser, ctx: Ctx, with_chunks: WithChunks = False):
     return job_stream(ctx, await load_owned(ctx, job_id, user.user_id), with_chunks=with_chunks)
+
+
+@router.post("/{job_id}/retry", status_code=202, response_model=JobAccepted, summary="Retry a failed or cancelled job",
+             description="Runs the job again as a new job (its `retry_of` names this one) that reuses the chunks "
+             "that had completed, with their facts and artifacts: only the missing chunks run. Counts against "
+             "MAX_ACTIVE_JOBS_PER_USER and RATE_LIMIT_JOBS.",
+             responses=ERRORS(401, 404, 409, 429, 503))
+async def retry_job(job_id: JobId, user: CurrentUser, ctx: Ctx, ip: ClientIP) -> JobAccepted:
+    original = await load_owned(ctx, job_id, user.user_id)
+    await ctx.limiter.hit("jobs", ctx.settings.rate_limit_jobs, ip)
+    try:
+        record = await submission.retry(ctx.store, ctx.hand_off, original, index_owner=True, artifacts=ctx.artifacts,
+                                        max_active=ctx.settings.max_active_jobs_per_user)
+    except submission.NotRetryable as exc:
+        raise HTTPException(409, str(exc)) from None
+    except submission.TooManyActiveJobs as exc:
+        raise HTTPException(429, str(exc), headers={"Retry-After": "5"}) from None
+    except submission.ClusterUnavailable as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
+    return JobAccepted(job_id=record.job_id, status=record.status)
 
 
 @router.delete("/{job_id}", response_model=JobOut, summary="Cancel a pending or running job",

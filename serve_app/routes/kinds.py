@@ -7,14 +7,23 @@ from fastapi import APIRouter, Response
 
 from compute.kinds import registry
 from serve_app.deps import Ctx
-from serve_app.schemas import DemoLimitsOut, JobLimitsOut, KindOut, KindsOut, LimitsOut, RateLimitOut
+from serve_app.schemas import (
+    DemoLimitsOut,
+    JobLimitsOut,
+    KindOut,
+    KindsOut,
+    LimitsOut,
+    RateLimitOut,
+    UploadLimitsOut,
+)
 
 router = APIRouter(tags=["kinds"])
 
 
 @router.get("/kinds", response_model=KindsOut, summary="Job kinds and the limits on jobs",
-            description="The kinds a job's `kind` may name (sorted by name) and the limits the server "
-            "enforces on `POST /jobs` and `POST /jobs/demo`, from its settings.")
+            description="The kinds a job's `kind` may name (sorted by name), each with its params' JSON "
+            "schema, resources and retry policy, and the limits the server enforces on `POST /jobs`, "
+            "`POST /jobs/demo` and `POST /uploads`, from its settings.")
 async def list_kinds(ctx: Ctx, response: Response) -> KindsOut:
     settings = ctx.settings
     response.headers["Cache-Control"] = "no-cache"  # a config read: revalidated on use, so new settings show at once
@@ -26,5 +35,8 @@ async def list_kinds(ctx: Ctx, response: Response) -> KindsOut:
             demo=DemoLimitsOut(max_n=settings.demo_max_n, max_chunks=settings.demo_max_chunks,
                                rate_limit=settings.rate_limit_demo),
             login=RateLimitOut(rate_limit=settings.rate_limit_login),
+            uploads=UploadLimitsOut(max_bytes=settings.max_upload_bytes, rate_limit=settings.rate_limit_uploads),
+            max_result_bytes=settings.max_result_bytes,
+            max_artifact_bytes_per_job=settings.max_artifact_bytes_per_job,
         ),
     )

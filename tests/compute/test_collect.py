@@ -21,7 +21,7 @@ def _fields(index: int, result: int) -> dict:
 
 def _pending(count: int) -> dict[asyncio.Future, ChunkSpec]:
     loop = asyncio.get_running_loop()
-    return {loop.create_future(): ChunkSpec(i, i * 10 + 1, i * 10 + 10) for i in range(count)}
+    return {loop.create_future(): ChunkSpec(i, {"start": i * 10 + 1, "end": i * 10 + 10}) for i in range(count)}
 
 
 def test_collects_every_chunk_and_reports_progress_in_batches():
@@ -82,4 +82,5 @@ def test_time_budget_stops_collection():
 
 
 def test_describe_chunk_error_without_a_message():
-    assert describe_chunk_error(ChunkSpec(4, 1, 9), KeyError()) == "Chunk 4 (range 1..9) failed: KeyError"
+    assert describe_chunk_error(ChunkSpec(4, {"start": 1, "end": 9}), KeyError()) == "Chunk 4 (range 1..9) failed: KeyError"
+    assert describe_chunk_error(ChunkSpec(2, {"rows": 3}), ValueError("bad")) == "Chunk 2 failed: ValueError: bad"

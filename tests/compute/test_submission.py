@@ -14,7 +14,7 @@ import pytest
 from compute.config import JobLimits
 from compute.records import JobStatus
 from compute.storage.jobs import JobStore
-from compute.submission import ClusterUnavailable, InvalidInput, TooManyActiveJobs, accept, check, prepare
+from compute.submission import ClusterUnavailable, InvalidInput, JobRequest, TooManyActiveJobs, accept, check, prepare
 from tests.support.clients import run_async
 
 LIMITS = JobLimits(max_n=1_000, max_chunks=10)
@@ -24,20 +24,34 @@ async def _nothing(job_id: str) -> None:
     return None
 
 
+def legacy(n: int, chunks: int, kind: str = "range_sum") -> JobRequest:
+    return JobRequest(kind, {"n": n}, chunks, legacy=True)
+
+
 def test_check_names_the_first_bad_field_and_returns_the_kind():
-    assert check("range_sum", 1_000, 10, LIMITS).name == "range_sum"
-    for args, field in [((0, 1), "n"), ((1_001, 1), "n"), ((5, 0), "chunks"), ((5, 11), "chunks")]:
+    kind, params = check(legacy(1_000, 10), LIMITS, "someone")
+    assert kind.name == "range_sum" and params.n == 1_000
+    for args, field, words in [((0, 1), "n", "greater than or equal to 1"), ((1_001, 1), "n", "between 1 and"),
+                               ((5, 0), "chunks", "between 1 and"), ((5, 11), "chunks", "between 1 and")]:
         with pytest.raises(InvalidInput) as problem:
-            check("range_sum", *args, LIMITS)
-        assert problem.value.field == field and "between 1 and" in problem.value.message
+            check(legacy(*args), LIMITS, "someone")
+        assert problem.value.field == field and words in problem.value.message
+    with pytest.raises(InvalidInput) as problem:  # the kinded body names params' fields in full
+        check(JobRequest("range_sum", {"n": 1_001}, 1), LIMITS, "someone")
+    assert problem.value.field == "params.n"
     with pytest.raises(InvalidInput) as problem:
-        check("no_such_kind", 5, 1, LIMITS)
+        check(JobRequest("range_sum", {"n": 5, "m": 1}, 1), LIMITS, "someone")
+    assert problem.value.field == "params.m" and problem.value.code == "extra_forbidden"
+    with pytest.raises(InvalidInput) as problem:
+        check(legacy(5, 1, "no_such_kind"), LIMITS, "someone")
     assert problem.value.code == "unknown_kind" and "range_sum" in problem.value.message
 
 
-def test_prepare_clamps_chunks_to_n():
-    record = prepare("someone", "range_sum", 3, 10, LIMITS)
+def test_prepare_clamps_chunks_to_n_and_stores_the_inputs():
+    job = prepare("someone", legacy(3, 10), LIMITS)
+    record = job.record
     assert (record.n, record.chunks, record.total_chunks, record.status) == (3, 10, 3, JobStatus.pending)
+    assert job.inputs == [{"start": 1, "end": 1}, {"start": 2, "end": 2}, {"start": 3, "end": 3}]
 
 
 def test_active_limit_holds_under_concurrent_submissions(redis_url):
@@ -49,9 +63,9 @@ def test_active_limit_holds_under_concurrent_submissions(redis_url):
 
     async def scenario():
         store = JobStore(redis_url, key_prefix=f"t-{uuid.uuid4().hex[:6]}:")
-        records = [prepare(owner, "range_sum", 10, 2, LIMITS) for _ in range(12)]
+        jobs = [prepare(owner, legacy(10, 2), LIMITS) for _ in range(12)]
         outcomes = await asyncio.gather(
-            *[accept(store, hand_off, r, index_owner=True, max_active=3) for r in records], return_exceptions=True)
+            *[accept(store, hand_off, r, index_owner=True, max_active=3) for r in jobs], return_exceptions=True)
         active = await store.owner_active_count(owner)
         await store.close()
         return outcomes, active
@@ -68,9 +82,10 @@ def test_unreachable_cluster_fails_the_job_visibly(redis_url):
 
     async def scenario():
         store = JobStore(redis_url, key_prefix=f"t-{uuid.uuid4().hex[:6]}:")
-        record = prepare(f"o-{uuid.uuid4().hex[:8]}", "range_sum", 10, 2, LIMITS)
+        job = prepare(f"o-{uuid.uuid4().hex[:8]}", legacy(10, 2), LIMITS)
+        record = job.record
         with pytest.raises(ClusterUnavailable):
-            await accept(store, broken, record, index_owner=True, max_active=3)
+            await accept(store, broken, job, index_owner=True, max_active=3)
         stored = await store.get_job(record.job_id)
         active = await store.owner_active_count(record.owner)
         await store.close()
@@ -92,8 +107,9 @@ def test_slow_runner_does_not_refuse_and_still_gets_the_job(redis_url):
             got.set()
 
         store = JobStore(redis_url, key_prefix=f"t-{uuid.uuid4().hex[:6]}:")
-        record = prepare(f"o-{uuid.uuid4().hex[:8]}", "range_sum", 10, 2, LIMITS)
-        await accept(store, slow, record, index_owner=True, timeout=0.05)  # returns before the hand-off
+        job = prepare(f"o-{uuid.uuid4().hex[:8]}", legacy(10, 2), LIMITS)
+        record = job.record
+        await accept(store, slow, job, index_owner=True, timeout=0.05)  # returns before the hand-off
         pending = (await store.get_job(record.job_id)).status
         await asyncio.wait_for(got.wait(), 5)  # ...which completes in the background
         await store.close()

@@ -14,7 +14,7 @@ import pytest
 
 from cluster.redis_process import RedisProcess
 from compute.config import JobLimits
-from compute.submission import prepare
+from compute.submission import JobRequest, prepare
 from serve_app.app import create_app
 from serve_app.context import AppContext
 from serve_app.security import create_access_token
@@ -44,8 +44,8 @@ def test_reads_answer_like_the_routes_and_touch_redis_once(own_redis):
     async def scenario(client: httpx.AsyncClient, ctx: AppContext):
         owner = await ctx.accounts.create_user(f"s-{uuid.uuid4().hex[:8]}@example.com", "x")
         other = await ctx.accounts.create_user(f"o-{uuid.uuid4().hex[:8]}@example.com", "x")
-        mine = prepare(owner["user_id"], "range_sum", 100, 4, JobLimits(100, 4))
-        demo = prepare("demo", "range_sum", 10, 2, JobLimits(10, 2))
+        mine = prepare(owner["user_id"], JobRequest("range_sum", {"n": 100}, 4), JobLimits(100, 4)).record
+        demo = prepare("demo", JobRequest("range_sum", {"n": 10}, 2), JobLimits(10, 2)).record
         assert await ctx.store.create_job(mine) and await ctx.store.create_job(demo, index_owner=False)
         bearer = {"Authorization": f"Bearer {create_access_token(ctx.settings, owner['user_id'])[0]}"}
         stranger = {"Authorization": f"Bearer {create_access_token(ctx.settings, other['user_id'])[0]}"}

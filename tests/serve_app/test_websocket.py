@@ -27,7 +27,7 @@ from cluster.ports import free_port
 from cluster.redis_process import RedisProcess
 from compute.config import JobLimits
 from compute.records import ChunkFact, JobStatus
-from compute.submission import prepare
+from compute.submission import JobRequest, prepare
 from serve_app.app import create_app
 from serve_app.auth import SESSION_COOKIE
 from serve_app.context import AppContext
@@ -177,7 +177,7 @@ async def serving(redis_url: str, **env: str):
 
 
 async def new_job(ctx: AppContext, owner: str, chunks: int = 2):
-    record = prepare(owner, "range_sum", 100, chunks, JobLimits(100, 8))
+    record = prepare(owner, JobRequest("range_sum", {"n": 100}, chunks), JobLimits(100, 8)).record
     assert await ctx.store.create_job(record)
     return record
 

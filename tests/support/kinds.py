@@ -1,8 +1,11 @@
 """Job kinds used only by tests, loaded through the EXTRA_JOB_KIND_MODULES plug-in setting."""
 
+import os
 import time
 
-from compute.kinds import JobKind
+from pydantic import BaseModel, ConfigDict, Field
+
+from compute.kinds import JobKind, RetryPolicy, range_kind, split_range
 from compute.kinds.range_sum import sum_range
 
 
@@ -21,10 +24,54 @@ def _explode(start: int, end: int) -> int:
     return sum_range(start, end)
 
 
+class FlakyParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    n: int = Field(ge=1, le=1000)
+    failures: int = Field(2, ge=0, le=5, description="transient failures of each chunk before it succeeds")
+    fail_chunk: int = Field(-1, description="this chunk fails for good, after `fail_delay` s (-1: none)")
+    fail_while_exists: str = Field("", description="...but only while this file exists ('': always)")
+    fail_delay: float = Field(0.0, ge=0, le=10)
+    sleep: float = Field(0.0, ge=0, le=10, description="seconds each chunk works, reporting progress")
+
+
+def _flaky_chunk(chunk: dict, ctx) -> dict:
+    """Fails with a ConnectionError (transient) on its first ``failures`` attempts, then sums."""
+    for step in range(10):
+        time.sleep(chunk["sleep"] / 10)
+        ctx.progress((step + 1) / 10)
+    if ctx.index == chunk["fail_chunk"] and (not chunk["fail_while_exists"] or os.path.exists(chunk["fail_while_exists"])):
+        time.sleep(chunk["fail_delay"])
+        raise ValueError("this chunk always fails")
+    if ctx.attempt <= chunk["failures"]:
+        raise ConnectionError(f"flaky backend (attempt {ctx.attempt})")
+    return {"sum": sum_range(chunk["start"], chunk["end"]), "attempt": ctx.attempt}
+
+
+def _flaky_split(params: FlakyParams, chunks: int, ctx) -> list[dict]:
+    extra = params.model_dump(exclude={"n"})
+    return [dict(r, **extra) for r in split_range(params.n, chunks)]
+
+
+def _flaky_combine(outputs: list, ctx) -> dict:
+    return {"sum": sum(o["sum"] for o in outputs), "attempts": [o["attempt"] for o in outputs]}
+
+
+class BigParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    size: int = Field(ge=1, le=10_000_000, description="characters in the result")
+
+
 KINDS = [
-    JobKind(name="sleepy_sum", description="range_sum that takes 1 ms per number", run_chunk=_sleep_then_sum,
-            timeout_seconds=120),
-    JobKind(name="explode", description="fails in every chunk but the first", run_chunk=_explode),
-    JobKind(name="slow_timeout", description="sleepy_sum with a 1 s budget", run_chunk=_sleep_then_sum,
-            timeout_seconds=1),
+    range_kind("sleepy_sum", "range_sum that takes 1 ms per number", _sleep_then_sum, timeout_seconds=120),
+    range_kind("explode", "fails in every chunk but the first", _explode),
+    range_kind("slow_timeout", "sleepy_sum with a 1 s budget", _sleep_then_sum, timeout_seconds=1),
+    JobKind(name="flaky", description="chunks fail transiently, then succeed (retry policy)", Params=FlakyParams,
+            split=_flaky_split, run_chunk=_flaky_chunk, combine=_flaky_combine,
+            retry=RetryPolicy(transient=(ConnectionError,), max_attempts=3, backoff_seconds=0.2,
+                              jitter_seconds=0.05)),
+    JobKind(name="big_result", description="a result of `size` characters (MAX_RESULT_BYTES)", Params=BigParams,
+            split=lambda params, chunks, ctx: [{"size": params.size}], run_chunk=lambda chunk, ctx: chunk["size"],
+            combine=lambda outputs, ctx: "x" * outputs[0], max_chunks=1),
+    range_kind("special_sum", "range_sum that runs only where the `special` resource is", sum_range,
+               resources={"special": 1}, timeout_seconds=30),
 ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -15,6 +18,9 @@ REPO = Path(__file__).resolve().parents[2]
 # Not the default, so the session's stack shows the setting reaches replicas, runner and tracker alike
 # (a store built without it reads other keys: jobs would never run). Tests name its keys with STACK_KEYS.
 KEY_PREFIX = "rayjobs-test:"
+# The test stacks' artifact store: one folder per test process, removed when it ends.
+ARTIFACTS_DIR = tempfile.mkdtemp(prefix="rayjobs-artifacts-")
+atexit.register(shutil.rmtree, ARTIFACTS_DIR, True)
 STACK_KEYS = RedisKeys(KEY_PREFIX)
 
 
@@ -31,6 +37,7 @@ def stack_env(redis_url: str, **overrides: str) -> dict[str, str]:
         "RAY_NAMESPACE": "ray-jobs-test",
         # most tests need every job computed; the result cache has its own tests (test_result_cache.py)
         "RESULT_CACHE_SECONDS": "0",
+        "ARTIFACT_STORE_URL": ARTIFACTS_DIR,
         "PYTHONPATH": str(REPO),
     }
     env.update(overrides)

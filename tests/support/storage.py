@@ -24,7 +24,7 @@ def owner() -> str:
 
 
 def record(owner: str, chunks: int = 2) -> JobRecord:
-    return JobRecord(job_id=str(uuid.uuid4()), owner=owner, kind="range_sum", n=10, chunks=chunks,
+    return JobRecord(job_id=str(uuid.uuid4()), owner=owner, kind="range_sum", params={"n": 10}, chunks=chunks,
                      total_chunks=chunks, created_at=time.time())
 
 

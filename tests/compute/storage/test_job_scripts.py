@@ -36,8 +36,8 @@ class Scripts:
                   "completed_chunks", 0, "started_at", ""]
         return await self.create_script(
             keys=[k.job(job_id), k.active_jobs, k.job_stats, k.owner_jobs(who), k.owner_stats(who),
-                  k.owner_active(who), k.owner_status(who, "pending"), k.events(job_id)],
-            args=[k.prefix, job_id, created, TTL, int(index_owner), max_active, who, *fields])
+                  k.owner_active(who), k.owner_status(who, "pending"), k.events(job_id), k.inputs(job_id)],
+            args=[k.prefix, job_id, created, TTL, int(index_owner), max_active, who, '[{"start":1,"end":5}]', *fields])
 
     async def mark_running(self, job_id, started=None):
         k = self.keys
@@ -92,6 +92,7 @@ def test_create_stores_the_record_its_indexes_and_counters_and_publishes_pending
         record = await client.hgetall(k.job(job))
         assert record["status"] == "pending" and record["owner"] == me and record["started_at"] == ""
         assert 0 < await client.ttl(k.job(job)) <= TTL
+        assert await client.get(k.inputs(job)) == '[{"start":1,"end":5}]' and 0 < await client.ttl(k.inputs(job)) <= TTL
         assert await client.zrange(k.active_jobs, 0, -1, withscores=True) == [(job, 1234.5)]
         assert await client.zrange(k.owner_jobs(me), 0, -1) == [job]
         assert await client.smembers(k.owner_active(me)) == {job}
@@ -111,8 +112,8 @@ def test_create_without_owner_index_writes_no_owner_keys(redis_url):
 
     async def scenario(s, client, events):
         assert await s.create(job, me, index_owner=False, max_active=0) == 1
-        assert set(await client.keys(s.keys.prefix + "*")) == {s.keys.job(job), s.keys.active_jobs,
-                                                               s.keys.job_stats}
+        assert set(await client.keys(s.keys.prefix + "*")) == {s.keys.job(job), s.keys.inputs(job),
+                                                               s.keys.active_jobs, s.keys.job_stats}
         assert [e["status"] for _, e in await events.drain()] == ["pending"]
 
     run(redis_url, scenario)

@@ -69,7 +69,7 @@ def test_status_indexes_follow_every_state_change(redis_url):
         for job in jobs:
             await store.create_job(job)
         for job in jobs[:3]:
-            started, _, _ = await store.start_job(job.job_id)
+            started, _, _, _ = await store.start_job(job.job_id)
             assert started
         await store.finish(jobs[0], JobStatus.completed, result=2, facts=[fact(0), fact(1)])
         await store.finish(jobs[1], JobStatus.cancelled, detail="by test")
@@ -106,7 +106,8 @@ def test_demo_jobs_get_no_owner_indexes(redis_url):
 RECORD_WRITES = {"create_job", "start_job", "record_chunks_done", "finish"}
 INDEX_CLEANUP = {"forget_active", "forget_from_status_index", "remember_result"}  # writes that change no record
 READS = {"get_job", "get_jobs", "get_chunk_facts", "get_chunk_facts_for", "active_job_ids", "owner_job_ids",
-         "owner_job_ids_by_status", "owner_active_count", "owner_stats", "service_stats", "ping", "cached_result"}
+         "owner_job_ids_by_status", "owner_active_count", "owner_stats", "service_stats", "ping", "cached_result",
+         "existing_job_ids", "get_chunk_inputs", "get_chunk_progress"}
 LIFECYCLE = {"close"}
 
 
@@ -131,7 +132,7 @@ WRITE_CALLS = {
     "create_job": (None, lambda s, job: s.create_job(job), "pending", None),
     "start_job": ("pending", lambda s, job: s.start_job(job.job_id), "running", None),
     "record_chunks_done": ("running", lambda s, job: s.record_chunks_done(job.job_id, [fact(1)]), "running", [1]),
-    "finish": ("running", lambda s, job: s.finish(job, JobStatus.completed, result=5, facts=[fact(2)]),
+    "finish": ("running", lambda s, job: s.finish(job, JobStatus.completed, result={"big": 2 ** 70}, facts=[fact(2)]),
                "completed", [2]),
 }
 OTHER_CALLS = {
@@ -150,6 +151,9 @@ OTHER_CALLS = {
     "ping": lambda s, job: s.ping(),
     "remember_result": lambda s, job: s.remember_result(job, "digest", 60),
     "cached_result": lambda s, job: s.cached_result(job.owner, "digest"),
+    "existing_job_ids": lambda s, job: s.existing_job_ids([job.job_id, "gone"]),
+    "get_chunk_inputs": lambda s, job: s.get_chunk_inputs(job.job_id),
+    "get_chunk_progress": lambda s, job: s.get_chunk_progress(job.job_id),
 }
 
 
