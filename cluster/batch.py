@@ -153,7 +153,7 @@ async def run(args, job, max_active: int) -> int:
         if current.duration_ms is not None:
             print(f"duration: {current.duration_ms / 1000:.3f} s", flush=True)
         if current.status is JobStatus.completed:
-            print(f"result: {current.result}", flush=True)
+            print(f"result: {json.dumps(current.result)}", flush=True)
             return 0
         return 1
     except asyncio.CancelledError:  # Ctrl-C or SIGTERM: stop the job too

@@ -25,7 +25,7 @@ class JobLimits:
     max_n: int
     max_chunks: int
     max_active: int = 0
-    uploads: bool = True  # kinds whose params name an upload (demo jobs have no account, so no uploads)
+    demo: bool = False  # anonymous demo jobs: only kinds open to them (JobKind.demo), within their demo_max
 
     def hints(self) -> dict[str, str]:
         return {"n": f"allowed: 1 to {self.max_n:,}", "chunks": f"allowed: 1 to {self.max_chunks:,}"}
@@ -74,7 +74,7 @@ class ComputeSettings(BaseSettings):
 
     @property
     def demo_limits(self) -> JobLimits:
-        return JobLimits(self.demo_max_n, self.demo_max_chunks, uploads=False)
+        return JobLimits(self.demo_max_n, self.demo_max_chunks, demo=True)
 
 
 @lru_cache

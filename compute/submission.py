@@ -104,9 +104,15 @@ def check(request: JobRequest, limits: JobLimits, owner: str,
     if not 1 <= request.chunks <= max_chunks:
         raise InvalidInput("chunks", f"must be between 1 and {max_chunks:,} (got {request.chunks:,})",
                            "out_of_range")
-    if kind.upload_fields and not limits.uploads:
-        raise InvalidInput("kind", f"{kind.name} reads an upload, which needs an account: sign in and use "
-                           "POST /jobs", "needs_account")
+    if limits.demo:
+        if not kind.demo or kind.upload_fields:
+            raise InvalidInput("kind", f"{kind.name} is not open to demo jobs: sign in and use POST /jobs",
+                               "needs_account")
+        for name, maximum in kind.demo_max.items():
+            value = getattr(params, name)
+            if value > maximum:
+                raise InvalidInput(_field(request, name), f"at most {maximum:,} for demo jobs (got {value:,}); "
+                                   "sign in for more", "out_of_range")
     for name in kind.upload_fields:
         info = (artifacts or ArtifactStore.from_settings()).upload_info(getattr(params, name))
         if info is None or info.owner != owner:

@@ -20,7 +20,7 @@ from serve_app.context import AppContext
 from serve_app.errors import install_error_handlers
 from serve_app.http_metrics import MetricsMiddleware
 from serve_app.middleware import RequestSizeLimitMiddleware, SecurityHeadersMiddleware
-from serve_app.schemas import job_model_name
+from serve_app.schemas import job_model_name, legacy_kind_names
 from serve_app.routes import auth, demo, jobs, kinds, me, monitoring, pages, probes, ws
 from serve_app.settings import Settings, get_settings
 from serve_app.status_reads import StatusFastPath, status_routes
@@ -156,7 +156,7 @@ def install_openapi_limits(app: FastAPI, settings: Settings) -> None:
                     properties = models[name]["properties"]
                     properties["n"]["maximum"] = limits.max_n
                     properties["chunks"]["maximum"] = limits.max_chunks
-                    properties["kind"]["enum"] = [k for k in kind_names() if "n" in get_kind(k).Params.model_fields]
+                    properties["kind"]["enum"] = legacy_kind_names()
             for name in kind_names():  # the kinded bodies: chunks and (range kinds) n
                 kind = get_kind(name)
                 for prefix, limits in (("", settings.job_limits), ("Demo", settings.demo_limits)):
@@ -166,7 +166,9 @@ def install_openapi_limits(app: FastAPI, settings: Settings) -> None:
                     model["properties"]["chunks"]["maximum"] = min(limits.max_chunks, kind.max_chunks or limits.max_chunks)
                     params = models.get(prefix + kind.Params.__name__, {}).get("properties", {})
                     if "n" in params:
-                        params["n"]["maximum"] = limits.max_n
+                        params["n"]["maximum"] = min(params["n"].get("maximum", limits.max_n), limits.max_n)
+                    for field, maximum in (kind.demo_max.items() if limits.demo else ()):
+                        params[field]["maximum"] = maximum
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -57,8 +57,8 @@ def _union_tag_message(error: dict) -> str:
     tag = (error.get("ctx") or {}).get("tag")
     if error.get("type") == "union_tag_not_found":
         return "Field required (a job with `params` names its `kind`)."
-    if tag in registry():  # a kind this route does not take: the demo route and kinds that read uploads
-        return f"{tag} reads an upload, which needs an account: sign in and use POST /jobs"
+    if tag in registry():  # a kind this route does not take: the demo route's closed kinds
+        return f"{tag} is not open to demo jobs: sign in and use POST /jobs"
     return f"unknown kind {tag!r}; choose one of: {', '.join(kind_names())}"
 
 

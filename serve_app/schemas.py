@@ -41,6 +41,18 @@ class DemoJobCreate(JobCreate):
     """A demo job (no account). Maxima: DEMO_MAX_N, DEMO_MAX_CHUNKS."""
 
 
+def legacy_kind_names() -> list[str]:
+    """The kinds the README's ``{n, chunks, kind}`` body can name: those whose params are ``n`` alone."""
+    names = []
+    for name, kind in sorted(registry().items()):
+        try:
+            kind.Params.model_validate({"n": 1})
+            names.append(name)
+        except ValueError:
+            continue
+    return names
+
+
 def job_model_name(kind: JobKind, prefix: str) -> str:
     return prefix + "".join(part.capitalize() for part in kind.name.replace("-", "_").split("_")) + "Job"
 
@@ -76,19 +88,19 @@ def _body_shape(value: Any) -> str:
     return "kinded" if has_params else "legacy"
 
 
-def job_body_type(legacy: type[JobCreate], prefix: str = "", uploads: bool = True):
+def job_body_type(legacy: type[JobCreate], prefix: str = "", demo: bool = False):
     """A job body: the README's ``{n, chunks, kind}`` (``legacy``), or ``{kind, params, chunks}``,
     one model per registered kind, discriminated by ``kind`` (so the schema shows every kind's
-    params and limits); without ``uploads``, only the kinds that read none."""
+    params and limits); for ``demo`` jobs, only the kinds open to them."""
     models = [_kind_job_model(kind, prefix) for _, kind in sorted(registry().items())
-              if uploads or not kind.upload_fields]
+              if not demo or (kind.demo and not kind.upload_fields)]
     kinded = models[0] if len(models) == 1 else Annotated[Union[tuple(models)], Field(discriminator="kind")]
     return Annotated[Union[Annotated[legacy, Tag("legacy")], Annotated[kinded, Tag("kinded")]],
                      Discriminator(_body_shape)]
 
 
 JobBody = job_body_type(JobCreate)
-DemoJobBody = job_body_type(DemoJobCreate, prefix="Demo", uploads=False)
+DemoJobBody = job_body_type(DemoJobCreate, prefix="Demo", demo=True)
 
 
 class ResourcesOut(BaseModel):
@@ -114,6 +126,8 @@ class KindOut(BaseModel):
     default_chunks: int
     max_chunks: Optional[int] = Field(description="The kind's own cap on chunks (null: MAX_CHUNKS).")
     needs_upload: bool = Field(description="Its params name an upload (`POST /uploads`): signed-in jobs only.")
+    demo: bool = Field(description="Open to demo jobs (`POST /jobs/demo`), with `demo_max`.")
+    demo_max: dict[str, float] = Field(description="Params maxima for demo jobs (the range kinds' n: DEMO_MAX_N).")
     upload_fields: list[str]
     resources: ResourcesOut
     retry: RetryOut
@@ -125,6 +139,7 @@ class KindOut(BaseModel):
         return cls(name=kind.name, description=kind.description, params_schema=kind.Params.model_json_schema(),
                    default_chunks=kind.default_chunks, max_chunks=kind.max_chunks,
                    needs_upload=bool(kind.upload_fields), upload_fields=kind.upload_fields,
+                   demo=kind.demo and not kind.upload_fields, demo_max=kind.demo_max,
                    resources=ResourcesOut(**kind.resources_view()), retry=RetryOut(**kind.retry.describe()),
                    timeout_seconds=kind.time_budget(), deterministic=kind.deterministic)
 

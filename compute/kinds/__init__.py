@@ -121,6 +121,10 @@ class JobKind:
     max_chunks: Optional[int] = None  # the kind's own cap, below MAX_CHUNKS
     # A combine that only adds numbers runs in the runner; anything heavier runs as a Ray task.
     combine_in_runner: bool = False
+    # Open to anonymous demo jobs (never a kind that reads uploads), with these params maxima for them
+    # (the range kinds' n is DEMO_MAX_N), so nobody without an account can keep the cluster busy.
+    demo: bool = False
+    demo_max: dict[str, float] = field(default_factory=dict)
 
     def time_budget(self, settings=None) -> float:
         """A job's wall-clock budget in seconds: JOB_TIMEOUT_SECONDS when set, else this kind's own."""
@@ -175,7 +179,7 @@ def range_kind(name: str, description: str, count: Callable[[int, int], int], **
         split=lambda params, chunks, ctx=None: split_range(params.n, chunks),
         run_chunk=lambda chunk, ctx=None: count(chunk["start"], chunk["end"]),
         combine=lambda outputs, ctx=None: sum(outputs),
-        combine_in_runner=True, **options,
+        combine_in_runner=True, demo=True, **options,
     )
 
 

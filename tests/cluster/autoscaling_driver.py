@@ -37,7 +37,7 @@ async def scenario(args) -> dict:
     from compute.config import JobLimits, get_compute_settings
     from compute.runner import get_runner
     from compute.storage.jobs import JobStore
-    from compute.submission import prepare
+    from compute.submission import JobRequest, prepare
 
     store = JobStore(os.environ["REDIS_URL"], key_prefix=get_compute_settings().redis_key_prefix)
     timeline: list[tuple[float, int, str]] = []
@@ -64,8 +64,9 @@ async def scenario(args) -> dict:
     try:
         poll_nodes()
         note(f"start: cluster CPUs={ray.cluster_resources().get('CPU', 0):g}")
-        record = prepare("autoscaling", "sleepy_sum", args.n, args.chunks, JobLimits(10**12, 10**6))
-        await store.create_job(record)
+        job = prepare("autoscaling", JobRequest("sleepy_sum", {"n": args.n}, args.chunks), JobLimits(10**12, 10**6))
+        record = job.record
+        await store.create_job(record, inputs=job.inputs)
         await get_runner().submit.remote(record.job_id)
         note(f"job submitted: {record.total_chunks} chunks of 1 CPU each")
         deadline = time.monotonic() + args.timeout

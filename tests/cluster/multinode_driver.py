@@ -3,7 +3,9 @@
 Starts a private redis-server and a real three-node Ray cluster on this machine (a 0-CPU head and two
 1-CPU workers, each its own raylet), then runs jobs through the real JobRunner:
 
-1. ``spread``: a sleepy_sum job whose chunks must land on both worker nodes;
+1. ``spread``: a sleepy_sum job whose chunks must land on both worker nodes; then ``special``, a
+   special_sum job (its chunks ask for the custom resource ``special``) whose chunks must all run on
+   the one worker node that offers it;
 2. ``node_loss``: a job during which the worker node that is running one of its chunks is removed
    (all its processes killed); the chunk must be re-run on the other node and the result stay exact.
 
@@ -73,10 +75,11 @@ async def run_job(store, kind: str, n: int, chunks: int, during=None, timeout: f
     """Create, submit and wait for one job; ``during(job_id)`` is awaited while it runs."""
     from compute.config import JobLimits
     from compute.runner import get_runner
-    from compute.submission import prepare
+    from compute.submission import JobRequest, prepare
 
-    record = prepare("multinode", kind, n, chunks, JobLimits(10**12, 10**6))
-    await store.create_job(record)
+    job = prepare("multinode", JobRequest(kind, {"n": n}, chunks), JobLimits(10**12, 10**6))
+    record = job.record
+    await store.create_job(record, inputs=job.inputs)
     await get_runner().submit.remote(record.job_id)
     extra = await during(record.job_id) if during else {}
     deadline = time.monotonic() + timeout
@@ -138,11 +141,13 @@ def main() -> int:
     )
     output: dict = {}
     try:
-        workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
+        # the second worker alone offers the custom resource `special` (the special_sum kind asks for it)
+        workers = [cluster.add_node(num_cpus=1), cluster.add_node(num_cpus=1, resources={"special": 1})]
         cluster.wait_for_nodes()
         ray.init(address=cluster.address, namespace=NAMESPACE, logging_level="WARNING", log_to_driver=False)
         output["startup_seconds"] = round(time.monotonic() - started, 1)
         output["worker_node_ids"] = [w.node_id for w in workers]
+        output["special_node_id"] = workers[1].node_id
         output["head_node_id"] = cluster.head_node.node_id
         log(f"cluster up in {output['startup_seconds']} s: head + {len(workers)} workers")
         pin_service_actors_to_head(cluster.head_node.node_id)
@@ -155,6 +160,10 @@ def main() -> int:
                 output["spread"] = await run_job(store, "sleepy_sum", 4000, 8)
                 output["spread"]["wall_seconds"] = round(time.monotonic() - t0, 1)
                 log(f"spread job done in {output['spread']['wall_seconds']} s")
+
+                # 1b. a kind asking for a custom resource: only the node that has it runs its chunks
+                output["special"] = await run_job(store, "special_sum", 4000, 6)
+                log("special-resource job done")
 
                 # 2. a worker node removed while it runs a chunk of the job
                 async def remove_busy_node(job_id: str) -> dict:

@@ -50,6 +50,14 @@ def multinode_run():
         assert not leftovers, f"the multi-node driver left processes behind: {[p.pid for p in leftovers]}"
 
 
+def test_a_kind_asking_for_a_custom_resource_runs_only_where_it_is(multinode_run):
+    job = multinode_run["special"]
+    assert job["status"] == "completed", job
+    assert job["result"] == job["expected"] == 4000 * 4001 // 2
+    assert len(job["chunks"]) == 6
+    assert {chunk["node_id"] for chunk in job["chunks"]} == {multinode_run["special_node_id"]}
+
+
 def test_chunks_run_on_several_nodes_with_an_exact_result(multinode_run):
     job = multinode_run["spread"]
     assert job["status"] == "completed", job

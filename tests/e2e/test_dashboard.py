@@ -248,14 +248,15 @@ def test_eight_running_jobs_stay_live_over_one_stream(page, context, request):
     from compute.config import JobLimits
     from compute.runner import get_runner
     from compute.storage.jobs import JobStore
-    from compute.submission import prepare
+    from compute.submission import JobRequest, prepare
     from tests.support.stack import KEY_PREFIX
 
     redis_url = request.getfixturevalue("redis_url")
     sign_up(context)
     owner = context.request.get("/me").json()["user_id"]
     # More than MAX_ACTIVE_JOBS_PER_USER (4) lets one submit over HTTP: stored as a higher limit would.
-    records = [prepare(owner, "sleepy_sum", 3_000, 2, JobLimits(10**12, 10**6)) for _ in range(8)]
+    records = [prepare(owner, JobRequest("sleepy_sum", {"n": 3_000}, 2), JobLimits(10**12, 10**6)).record
+               for _ in range(8)]
 
     async def store_jobs():
         store = JobStore(redis_url, key_prefix=KEY_PREFIX)

@@ -17,12 +17,16 @@ def test_kinds_lists_every_registered_kind_sorted(api):
     assert {"range_sum", "prime_count", "sleepy_sum"} <= set(names)  # built-in and plug-in kinds alike
     assert names == sorted(registry())  # the session's env (EXTRA_JOB_KIND_MODULES) is the stack's
     by_name = {kind["name"]: kind for kind in kinds}
-    assert by_name["range_sum"] == {"name": "range_sum", "description": "Sum of the integers 1..n.",
-                                    "timeout_seconds": 600.0}
+    range_sum = by_name["range_sum"]
+    assert {k: range_sum[k] for k in ("name", "description", "timeout_seconds", "upload_fields", "demo")} == {
+        "name": "range_sum", "description": "Sum of the integers 1..n.", "timeout_seconds": 600.0,
+        "upload_fields": [], "demo": True}
+    assert range_sum["params_schema"]["required"] == ["n"] and range_sum["resources"]["num_cpus"] == 1
     assert by_name["prime_count"]["timeout_seconds"] == 1800.0
     assert by_name["slow_timeout"]["timeout_seconds"] == 1.0
     schema = api.get("/openapi.json").json()
-    assert schema["components"]["schemas"]["JobCreate"]["properties"]["kind"]["enum"] == names
+    legacy = schema["components"]["schemas"]["JobCreate"]["properties"]["kind"]["enum"]  # kinds whose params are n
+    assert {"range_sum", "prime_count", "sleepy_sum", "flaky"} <= set(legacy) and "big_result" not in legacy
     assert schema["paths"]["/v1/kinds"]["get"]["tags"] == ["kinds"]
 
 
@@ -34,6 +38,9 @@ def test_limits_are_the_settings(api):
         "demo": {"max_n": settings.demo_max_n, "max_chunks": settings.demo_max_chunks,
                  "rate_limit": settings.rate_limit_demo},
         "login": {"rate_limit": settings.rate_limit_login},
+        "uploads": {"max_bytes": settings.max_upload_bytes, "rate_limit": settings.rate_limit_uploads},
+        "max_result_bytes": settings.max_result_bytes,
+        "max_artifact_bytes_per_job": settings.max_artifact_bytes_per_job,
     }
 
 

@@ -33,7 +33,8 @@ def stack_env(redis_url: str, **overrides: str) -> dict[str, str]:
         # the tests' own proxy address: the browser tests name a distinct client per test from there
         # (Chromium cannot pick its source address); every other client connects from its own address
         "TRUSTED_PROXIES": "127.0.0.1",
-        "EXTRA_JOB_KIND_MODULES": "tests.support.kinds",
+        # the tests' kinds, and the README tutorial's example (tests/test_examples.py)
+        "EXTRA_JOB_KIND_MODULES": "tests.support.kinds,examples.kinds.monte_carlo_pi",
         "RAY_NAMESPACE": "ray-jobs-test",
         # most tests need every job computed; the result cache has its own tests (test_result_cache.py)
         "RESULT_CACHE_SECONDS": "0",
