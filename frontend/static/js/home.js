@@ -3,7 +3,7 @@
 import { api, ApiError, followJob } from "./api.js";
 import { chunksText, formatDuration, formatInt, formatNumber, kindLabel, percentOf } from "./format.js";
 import { initLayout } from "./layout.js";
-import { rateText, showKinds, showLimits, takesN } from "./limits.js";
+import { demoCanRun, rateText, showKinds, showLimits } from "./limits.js";
 import { renderTimeline } from "./timeline.js";
 import { $, clearFormErrors, readInt, setBadge, setFieldError, showAlert, showFieldErrors, updateProgress } from "./ui.js";
 
@@ -20,7 +20,8 @@ initLayout({ active: "home" }).then((user) => {
 // ---- Try It ------------------------------------------------------------------------------------
 
 // The demo form sends {n, chunks, kind}: kinds with other inputs are listed, for the dashboard.
-showKinds($("#try-kind"), (kind) => (takesN(kind) ? kindLabel(kind.name) : `${kindLabel(kind.name)} (sign in: dashboard)`), { usable: takesN });
+showKinds($("#try-kind"), (kind) => (demoCanRun(kind) ? kindLabel(kind.name) : `${kindLabel(kind.name)} (sign in: dashboard)`),
+  { usable: demoCanRun });
 
 const form = $("#try-form");
 const runButton = $("#try-run");

@@ -95,5 +95,9 @@ export function chunkLimit(config, kind) {
   return { max: server === undefined ? own : Math.min(own, server), own: own < (server ?? Infinity) };
 }
 
-/** True when the kind's params take the legacy `n` (the range kinds): the demo form can run it. */
-export const takesN = (kind) => !kind?.params_schema || Boolean(kind.params_schema.properties?.n);
+/** True when the legacy body ({n, chunks, kind}) can name the kind: its params need n alone. */
+export const takesN = (kind) => !kind?.params_schema || (Boolean(kind.params_schema.properties?.n)
+  && (kind.params_schema.required || []).every((name) => name === "n"));
+
+/** True when the home page's demo form can run the kind: open to demo jobs, and n is all it needs. */
+export const demoCanRun = (kind) => kind?.demo !== false && takesN(kind);
