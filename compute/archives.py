@@ -15,8 +15,9 @@ import re
 import stat
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator, Optional
+from typing import BinaryIO
 
 from compute.config import get_compute_settings
 
@@ -47,7 +48,7 @@ class Member:
     safe_name: str
     size: int
     compressed_size: int
-    error: Optional[str]
+    error: str | None
     info: zipfile.ZipInfo
 
 
@@ -55,11 +56,11 @@ def is_zip(head: bytes) -> bool:
     return head[:4] in ZIP_MAGIC
 
 
-def _declared_entries(file: BinaryIO) -> Optional[int]:
+def _declared_entries(file: BinaryIO) -> int | None:
     """The member count the end record declares (``zipfile``'s own reader of it), before the
     central directory is parsed into objects."""
     try:
-        end = zipfile._EndRecData(file)  # noqa: SLF001 (stable since Python 2; handles zip64)
+        end = zipfile._EndRecData(file)
     except OSError:
         return None
     return None if end is None else end[zipfile._ECD_ENTRIES_TOTAL]
@@ -83,7 +84,7 @@ def open_zip(file: BinaryIO, settings=None) -> zipfile.ZipFile:
     return archive
 
 
-def unsafe_reason(name: str) -> Optional[str]:
+def unsafe_reason(name: str) -> str | None:
     """Why a member name could escape a folder if it were ever used as a path (None: it could not)."""
     if "\x00" in name:
         return "name contains a NUL byte"
@@ -129,7 +130,7 @@ def members(archive: zipfile.ZipFile, settings=None) -> list[Member]:
     return found
 
 
-def _declared_error(info: zipfile.ZipInfo, settings) -> Optional[str]:
+def _declared_error(info: zipfile.ZipInfo, settings) -> str | None:
     reason = unsafe_reason(info.filename)
     if reason:
         return reason

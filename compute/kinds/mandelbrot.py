@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from compute.kinds import JsonInt, JobKind, RetryPolicy
+from compute.kinds import JobKind, JsonInt, RetryPolicy
 
 MAX_SIDE = 4096
 VIEW_WIDTH = 3.0  # the x span at zoom 1: the whole set (-2..0.5) with a margin

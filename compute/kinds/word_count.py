@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import codecs
 import heapq
+import itertools
 import json
 import re
 from collections import Counter
-from typing import BinaryIO, Iterable
+from collections.abc import Iterable
+from typing import BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -115,7 +117,7 @@ def _split_text(file: BinaryIO, size: int, chunks: int) -> list[dict]:
         else:
             scanned_to = target + SCAN_LIMIT
     cuts.append(size)
-    return [{"start": a, "end": b - 1} for a, b in zip(cuts, cuts[1:])]
+    return [{"start": a, "end": b - 1} for a, b in itertools.pairwise(cuts)]
 
 
 def split(params: Params, chunks: int, ctx) -> list[dict]:
