@@ -147,7 +147,7 @@ def run_chunk(chunk: dict, ctx) -> dict:
     with ctx.open_upload(chunk["upload_id"]) as file:
         if not chunk["zip"]:
             counts = count_words(_read_range(file, chunk["start"], chunk["end"], ctx), chunk["start"])
-            files = 1
+            files = int(chunk["start"] == 0)  # a text upload is one file: its first range counts it
         else:
             archive = archives.open_zip(file)
             group = archives.members(archive)[chunk["start"]:chunk["end"] + 1]

@@ -19,9 +19,9 @@ def zip_bytes(members, compression=zipfile.ZIP_DEFLATED) -> bytes:
     return out.getvalue()
 
 
-def bomb_zip(megabytes: int = 20, name: str = "bomb.txt") -> bytes:
-    """One member of ``megabytes`` MiB of zeros: about a thousand times its compressed size."""
-    return zip_bytes({name: bytes(megabytes << 20)})
+def bomb_zip(megabytes: int = 20, name: str = "bomb.txt", others: dict | None = None) -> bytes:
+    """A member of ``megabytes`` MiB of zeros (about a thousand times its compressed size), then ``others``."""
+    return zip_bytes({name: bytes(megabytes << 20)} | (others or {}))
 
 
 def many_members_zip(count: int) -> bytes:
