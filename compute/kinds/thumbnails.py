@@ -140,7 +140,9 @@ def combine(outputs: list[dict], ctx) -> dict:
                 with ctx.open_artifact(output["part"]) as f, zipfile.ZipFile(f) as part:
                     for item in json.loads(part.read("manifest.json")):
                         if "thumb" in item:
-                            name = item["thumb"] if item["thumb"] not in used else f"{item['index']:05d}-{item['thumb']}"
+                            name = item["thumb"]
+                            while name in used:  # only if a renamed misnamed image meets a real name
+                                name = f"{item['index']:05d}-{name}"
                             used.add(name)
                             with part.open(item["thumb"]) as src, merged.open(name, "w") as dst:
                                 shutil.copyfileobj(src, dst)

@@ -133,3 +133,19 @@ def test_a_member_over_the_size_cap_is_a_per_item_error(store, upload, caps):
 def test_params_are_checked(bad):
     with pytest.raises(ValidationError):
         KIND.Params.model_validate({"upload_id": "a" * 32} | bad)
+
+
+def test_thumbnail_names_stay_unique(store, upload):
+    """x.png holds a JPEG, so its thumbnail is x.png.jpg, the name of another member's thumbnail."""
+    data = zip_bytes({"x.png": image_bytes((20, 10), "JPEG"), "x.png.jpg": image_bytes((10, 20), "JPEG"),
+                      "a b.png": image_bytes((5, 5)), "a_b.png": image_bytes((6, 6))})
+    job = Job(KIND, store)
+    result, _ = job.run(2, upload_id=upload(data), max_edge=16)
+    manifest = json.loads(job.artifact("manifest.json"))
+    thumbs = [item["thumb"] for item in manifest["items"]]
+    assert result["ok"] == 4 and len(set(thumbs)) == 4
+    assert thumbs == ["x.png.jpg", "00001-x.png.jpg", "a_b.png", "a_b-3.png"]
+    with zipfile.ZipFile(io.BytesIO(job.artifact("thumbnails.zip"))) as merged:
+        assert sorted(merged.namelist()) == sorted(thumbs + ["manifest.json"])
+        with Image.open(io.BytesIO(merged.read("00001-x.png.jpg"))) as thumb:
+            assert thumb.size == (8, 16)
