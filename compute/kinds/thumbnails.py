@@ -68,12 +68,13 @@ def make_thumbnail(data: bytes, max_edge: int) -> tuple[bytes, str, tuple[int, i
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
-                if image.format not in FORMATS:
+                fmt = "JPEG" if image.format == "MPO" else image.format  # MPO: a camera's JPEG with extras
+                if fmt not in FORMATS:
                     raise BadImage(f"not a JPEG or PNG image ({image.format})")
                 if image.width * image.height > limit:
                     raise BadImage(f"{image.width}x{image.height} pixels, over the limit of {limit:,} "
                                    "(a decompression bomb?)")
-                fmt, size = image.format, image.size
+                size = image.size
                 if image.getexif().get(0x0112) in (5, 6, 7, 8):  # orientations that swap the sides
                     size = size[::-1]
                 image.draft(None, (2 * max_edge, 2 * max_edge))  # JPEG: decode at a reduced scale
