@@ -156,7 +156,7 @@ def install_openapi_limits(app: FastAPI, settings: Settings) -> None:
                     properties = models[name]["properties"]
                     properties["n"]["maximum"] = limits.max_n
                     properties["chunks"]["maximum"] = limits.max_chunks
-                    properties["kind"]["enum"] = legacy_kind_names()
+                    properties["kind"]["enum"] = legacy_kind_names(demo=limits.demo)
             for name in kind_names():  # the kinded bodies: chunks and (range kinds) n
                 kind = get_kind(name)
                 for prefix, limits in (("", settings.job_limits), ("Demo", settings.demo_limits)):

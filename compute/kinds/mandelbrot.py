@@ -154,4 +154,5 @@ KIND = JobKind(
     Params=Params, split=split, run_chunk=run_chunk, combine=combine,
     retry=RetryPolicy(transient=(OSError,), max_attempts=3, backoff_seconds=0.5),
     timeout_seconds=600.0, deterministic=True, default_chunks=8, max_chunks=MAX_SIDE,
+    demo=True, demo_max={"width": 800, "height": 600, "max_iter": 500},  # the home page's Try-It, no account
 )
