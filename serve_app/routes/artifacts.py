@@ -27,7 +27,8 @@ _MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}/[A-Za-z0-9][A-
                          r"(;\s*[A-Za-z0-9_.-]+=[A-Za-z0-9_.\"-]+)*$")
 ArtifactName = Annotated[str, Path(description="The artifact's name, as listed (`/`-separated segments).")]
 BINARY = {200: {"description": "The artifact's bytes, with its content type, `Content-Length` and `ETag` "
-                               "(its sha256).", "content": {"application/octet-stream": {}}},
+                               "(its sha256).",
+               "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
           304: {"description": "Not modified (`If-None-Match` names its ETag)."}}
 
 
