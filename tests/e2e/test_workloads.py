@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from collections import Counter
+from urllib.parse import urlparse
 
 import pytest
 from playwright.sync_api import expect
@@ -101,14 +102,17 @@ def test_mandelbrot_bands_fill_in_tinted_by_node_until_the_final_png(page, conte
     params = {"width": 48, "height": 40, "max_iter": 40}
     job_id = post_job(context, {"kind": "mandelbrot", "params": params, "chunks": 4})
     job = wait_job(context, job_id)
-    assert job["status"] == "completed", job
+    assert job["status"] == "completed", (job["detail"], job)
     held = {**job, "status": "running", "result": None, "completed_at": None, "duration_ms": None,
             "progress": 0.75, "completed_chunks": 3}
 
     def still_running(route):
         route.fulfill(status=200, content_type="application/json", body=json.dumps(held))
 
-    page.route(f"**/jobs/{job_id}", still_running)
+    def job_read(url: str) -> bool:  # GET /jobs/{id}, not the page /dashboard/jobs/{id}
+        return urlparse(url).path == f"/jobs/{job_id}"
+
+    page.route(job_read, still_running)
     page.route(f"**/jobs/{job_id}/events*", lambda route: route.abort())  # read by polling, through the copy
     page.goto(f"/dashboard/jobs/{job_id}")
     expect(page.locator("#job-badge")).to_have_text("running")
@@ -132,7 +136,7 @@ def test_mandelbrot_bands_fill_in_tinted_by_node_until_the_final_png(page, conte
                            ".every(i => i.complete && i.naturalWidth === 48)")
     check_a11y(page, "job-mandelbrot-bands")
 
-    page.unroute(f"**/jobs/{job_id}")  # the next poll reads the real, completed job
+    page.unroute(job_read)  # the next poll reads the real, completed job
     expect(page.locator("#job-badge")).to_have_text("completed", timeout=15_000)
     expect(bands).to_have_count(0)
     expect(page.locator("#job-picture img")).to_have_attribute("src", f"/jobs/{job_id}/artifacts/mandelbrot.png")
