@@ -37,6 +37,7 @@ def check_a11y(page, name: str) -> None:
     report = {}
     for width in (360, 1440):
         page.set_viewport_size({"width": width, "height": 900})
+        page.evaluate("window.scrollTo(0, 0)")  # the sticky header at the top of the picture
         page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
         violations = serious_violations(page)
         if violations:
