@@ -2,7 +2,6 @@
 
 from limits import parse
 
-from compute.kinds import registry
 from serve_app.settings import Settings
 
 
