@@ -156,7 +156,7 @@ def test_artifacts_and_uploads_expire_with_their_jobs(api, user, ray_session):
 
     from compute.artifacts import ArtifactStore
     from compute.config import get_compute_settings
-    from compute.runner import find_runner
+    from compute.runner import RUNNER_NAME
 
     store = ArtifactStore(ray_session["ARTIFACT_STORE_URL"])
     live = job_of(api, user, {"kind": "mandelbrot", "params": {"width": 8, "height": 4}, "chunks": 1})
@@ -169,7 +169,7 @@ def test_artifacts_and_uploads_expire_with_their_jobs(api, user, ray_session):
     ttl = get_compute_settings().job_ttl_seconds
     meta = store._upload_path(info.upload_id) + ".json"  # its facts say it is older than the TTL
     store._write_json(meta, {**vars(info), "created_at": time.time() - ttl - 1})
-    runner = find_runner()
+    runner = ray.get_actor(RUNNER_NAME, namespace=ray_session["RAY_NAMESPACE"])
     ray.get(runner.expire_artifacts.remote())  # first look: the orphan is only noted
     assert store.list_artifacts(orphan) and store.upload_info(info.upload_id) is None
     ray.get(runner.expire_artifacts.remote())
