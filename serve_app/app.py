@@ -20,8 +20,8 @@ from serve_app.context import AppContext
 from serve_app.errors import install_error_handlers
 from serve_app.http_metrics import MetricsMiddleware
 from serve_app.middleware import RequestSizeLimitMiddleware, SecurityHeadersMiddleware
+from serve_app.routes import artifacts, auth, demo, jobs, kinds, me, monitoring, pages, probes, uploads, ws
 from serve_app.schemas import job_model_name, legacy_kind_names
-from serve_app.routes import auth, demo, jobs, kinds, me, monitoring, pages, probes, ws
 from serve_app.settings import Settings, get_settings
 from serve_app.status_reads import StatusFastPath, status_routes
 
@@ -77,7 +77,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
         generate_unique_id_function=lambda route: route.name,
     )
     install_error_handlers(app)
-    api_routers = [module.router for module in (demo, jobs, kinds, auth, me, monitoring, ws)]
+    api_routers = [module.router for module in (demo, jobs, artifacts, uploads, kinds, auth, me, monitoring, ws)]
     # the innermost middleware (added first): CORS, size limits and security headers apply to it too
     app.add_middleware(StatusFastPath, fastapi_app=app, routes=[
         route for prefix in API_PREFIXES for router in api_routers for route in status_routes(router, prefix)])
@@ -90,7 +90,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
         expose_headers=["Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "Idempotent-Replayed"],
     )
     app.add_middleware(RequestSizeLimitMiddleware, max_body_bytes=settings.max_body_bytes,
-                       max_header_bytes=settings.max_header_bytes)
+                       max_header_bytes=settings.max_header_bytes, max_upload_bytes=settings.max_upload_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware)  # outermost: times the whole request
 
@@ -156,7 +156,7 @@ def install_openapi_limits(app: FastAPI, settings: Settings) -> None:
                     properties = models[name]["properties"]
                     properties["n"]["maximum"] = limits.max_n
                     properties["chunks"]["maximum"] = limits.max_chunks
-                    properties["kind"]["enum"] = legacy_kind_names()
+                    properties["kind"]["enum"] = legacy_kind_names(demo=limits.demo)
             for name in kind_names():  # the kinded bodies: chunks and (range kinds) n
                 kind = get_kind(name)
                 for prefix, limits in (("", settings.job_limits), ("Demo", settings.demo_limits)):

@@ -41,10 +41,13 @@ class DemoJobCreate(JobCreate):
     """A demo job (no account). Maxima: DEMO_MAX_N, DEMO_MAX_CHUNKS."""
 
 
-def legacy_kind_names() -> list[str]:
-    """The kinds the README's ``{n, chunks, kind}`` body can name: those whose params are ``n`` alone."""
+def legacy_kind_names(demo: bool = False) -> list[str]:
+    """The kinds the README's ``{n, chunks, kind}`` body can name: those whose params are ``n`` alone
+    (for ``demo`` jobs, of those open to them)."""
     names = []
     for name, kind in sorted(registry().items()):
+        if demo and not kind.demo:
+            continue
         try:
             kind.Params.model_validate({"n": 1})
             names.append(name)
