@@ -368,11 +368,24 @@ class UploadSource:
             self.rewindable = False
 
     def files(self) -> dict:
-        return {"file": (self.filename, self.file, self.content_type)}
+        # httpx takes a file's length from fstat (0 for a pipe) or seek/tell: a file that cannot seek
+        # goes as one with neither, so it is sent chunked, with no length to get wrong
+        file = self.file if self.rewindable else _Unsized(self.file)
+        return {"file": (self.filename, file, self.content_type)}
 
     def close(self) -> None:
         if self._owned:
             self.file.close()
+
+
+class _Unsized:
+    """A file seen through ``read`` alone."""
+
+    def __init__(self, file: IO[bytes]):
+        self._file = file
+
+    def read(self, size: int = -1) -> bytes:
+        return self._file.read(size)
 
 
 class DownloadSink:

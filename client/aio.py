@@ -76,8 +76,8 @@ class AsyncClient(ClientBase):
 
     async def download(self, job_id: str, name: str, dest: _core.FileArg, *, demo: bool = False) -> Artifact:
         """See ``Client.download`` (the file is written from the event loop, 64 KiB at a time)."""
-        artifact = _core.find_artifact(await self.artifacts(job_id, demo=demo), job_id, name)
         path = _core.artifact_path(job_id, name, demo)
+        artifact = _core.find_artifact(await self.artifacts(job_id, demo=demo), job_id, name)
         sink = _core.DownloadSink(artifact, dest)
         attempts = self._attempts()
         try:

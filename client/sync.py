@@ -107,8 +107,8 @@ class Client(ClientBase):
         check it against the listing's size and sha256: ChecksumMismatch if they differ (a path is then
         left untouched: the bytes go to a temporary file beside it, moved into place once they check
         out). NotFound if the job has no such artifact. Returns the artifact's listing entry."""
-        artifact = _core.find_artifact(self.artifacts(job_id, demo=demo), job_id, name)
         path = _core.artifact_path(job_id, name, demo)
+        artifact = _core.find_artifact(self.artifacts(job_id, demo=demo), job_id, name)
         sink = _core.DownloadSink(artifact, dest)
         attempts = self._attempts()
         try:
