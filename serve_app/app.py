@@ -164,7 +164,8 @@ def install_openapi_limits(app: FastAPI, settings: Settings) -> None:
                     if model is None:
                         continue
                     model["properties"]["chunks"]["maximum"] = min(limits.max_chunks, kind.max_chunks or limits.max_chunks)
-                    params = models.get(prefix + kind.Params.__name__, {}).get("properties", {})
+                    ref = model["properties"]["params"].get("$ref", "")
+                    params = models.get(ref.rsplit("/", 1)[-1], {}).get("properties", {})
                     if "n" in params:
                         params["n"]["maximum"] = min(params["n"].get("maximum", limits.max_n), limits.max_n)
                     for field, maximum in (kind.demo_max.items() if limits.demo else ()):

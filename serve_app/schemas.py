@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from functools import lru_cache
 from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, EmailStr, Field, Tag, create_model, field_validator
@@ -60,17 +59,17 @@ def job_model_name(kind: JobKind, prefix: str) -> str:
     return prefix + "".join(part.capitalize() for part in kind.name.replace("-", "_").split("_")) + "Job"
 
 
-@lru_cache
-def _prefixed_params(prefix: str, params: type[BaseModel]) -> type[BaseModel]:
-    """One subclass per params model and route (kinds may share a params model, like the range kinds)."""
-    return create_model(prefix + params.__name__, __base__=params)
+def _params_model(prefix: str, kind: JobKind) -> type[BaseModel]:
+    """The kind's Params under a schema name of its own per route (``MandelbrotParams``,
+    ``DemoMandelbrotParams``): kinds' modules all call theirs ``Params``, and some share one."""
+    return create_model(job_model_name(kind, prefix).removesuffix("Job") + "Params", __base__=kind.Params)
 
 
 def _kind_job_model(kind: JobKind, prefix: str) -> type[BaseModel]:
     """``{"kind": <name>, "params": <the kind's Params>, "chunks", "use_cache"}`` for one kind; a
     model of its own per route (``prefix``), so the schema can show each route's maxima
     (``app.install_openapi_limits``)."""
-    params = kind.Params if not prefix else _prefixed_params(prefix, kind.Params)
+    params = _params_model(prefix, kind)
     model = create_model(
         job_model_name(kind, prefix),
         __config__=ConfigDict(extra="forbid"),
