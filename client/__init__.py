@@ -12,7 +12,7 @@
 ``python -m client --help`` is a command line on top of it.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from client.aio import AsyncClient
 from client.errors import (
