@@ -129,7 +129,8 @@ def accepted_job(asked: dict, answer: dict) -> Job:
 def retry(job_id: str) -> Call[Job]:
     """Not idempotent (each call starts a new job): a transport error is retried only if the request
     never went out."""
-    return Call("POST", job_path(job_id, suffix="/retry"), lambda answer: accepted_job({"kind": "", "retry_of": job_id}, answer),
+    asked = {"kind": "", "retry_of": job_id}  # the kind is not in the answer ("": unknown)
+    return Call("POST", job_path(job_id, suffix="/retry"), lambda answer: accepted_job(asked, answer),
                 idempotent=False)
 
 
@@ -161,10 +162,12 @@ def artifact_path(job_id: str, name: str, demo: bool) -> str:
     return job_path(job_id, demo, "/artifacts/" + quote(name, safe="/"))
 
 
-def upload_path(upload_id: str = "") -> str:
-    if upload_id and "/" in upload_id:
+def upload_path(upload_id: str | None = None) -> str:
+    if upload_id is None:
+        return f"{API}/uploads"
+    if not upload_id or "/" in upload_id:
         raise ValueError(f"not an upload id: {upload_id!r}")
-    return f"{API}/uploads/{upload_id}" if upload_id else f"{API}/uploads"
+    return f"{API}/uploads/{upload_id}"
 
 
 def upload(source: UploadSource) -> Call[Upload]:
