@@ -19,8 +19,9 @@ from pathlib import Path
 from bench import client, peer, report
 from bench.project import REPO, ProjectStack, StackError
 
-PROJECT_PHASES = ("raybase", "demo", "status", "auth", "many_chunks", "prime", "durability", "memory", "profile")
-DEFAULT_PHASES = ("raybase", "demo", "status", "auth", "many_chunks", "prime", "durability", "memory")
+PROJECT_PHASES = ("raybase", "demo", "status", "auth", "many_chunks", "prime", "workloads", "durability", "memory",
+                  "profile")
+DEFAULT_PHASES = ("raybase", "demo", "status", "auth", "many_chunks", "prime", "workloads", "durability", "memory")
 
 
 def log(msg: str) -> None:
@@ -216,6 +217,10 @@ def run_project(a, res: dict) -> None:
             log(f"[cpu] machine parallelism now: {side['cpu_probe_before_prime']}")
             # a 10^8 job takes ~1 s: more repeats are cheap and tame the noise of a shared machine
             side["prime"] = client.prime_scaling(base, token, repeats=1 if a.quick else max(5, a.repeats), log=log)
+        if "workloads" in phases:  # the media and data kinds against the same work done in this process
+            from bench import workloads
+
+            side["workloads"] = workloads.run(base, token, repeats=1 if a.quick else 3, log=log)
         if "durability" in phases:  # AOF always vs everysec on this stack's Redis
             from bench import durability
 

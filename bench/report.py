@@ -119,6 +119,23 @@ def build_rows(res: dict) -> list[dict]:
                 "≥ 1.8×" if k == "2" else f"ideal {min(int(k), nproc or int(k))}×",
                 (lambda r, p: p >= 1.8) if k == "2" else None, kind="abs", fmt="{:.2f}",
                 note=f"median of {_get(pr, 'prime', 'repeats')}; best-of: {best}" if best else "")
+    def per(a, b):
+        return round(a / b, 2) if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else None
+
+    mb = _get(pr, "workloads", "mandelbrot") or {}
+    if mb:
+        row("mandelbrot 1024×768 job, 1 chunk ÷ in-process numpy", per(mb.get("job_1_chunk_s"), mb.get("local_s")),
+            None, kind="abs", fmt="{:.2f}", note=f"job {mb.get('job_1_chunk_s')} s vs {mb.get('local_s')} s here: "
+            "what the service adds around one chunk (PNG bands, combine, artifacts)")
+        row(f"mandelbrot speed-up, {mb.get('chunks')} chunks vs 1", per(mb.get("job_1_chunk_s"),
+            mb.get("job_many_chunks_s")), None, kind="abs", fmt="{:.2f}",
+            note=f"{_get(pr, 'workloads', 'cpus')} CPUs; medians of {_get(pr, 'workloads', 'repeats')}; "
+                 f"failed {mb.get('failed')}")
+    wc = _get(pr, "workloads", "word_count") or {}
+    if wc:
+        row(f"word_count {wc.get('mib')} MiB job ÷ one Counter pass here", per(wc.get("job_s"), wc.get("local_s")),
+            None, kind="abs", fmt="{:.2f}", note=f"job {wc.get('job_s')} s vs {wc.get('local_s')} s here; upload "
+            f"{wc.get('upload_mib_s')} MiB/s; wrong {wc.get('wrong')}, failed {wc.get('failed')}")
     mm_p, null_p = _mismatches(pr)
     mm_q, null_q = _mismatches(pe)
     row("completed without right result", mm_p, mm_q, "0", lambda r, p: p == 0, kind="abs", fmt="{:.0f}",

@@ -11,8 +11,8 @@ import httpx
 
 from client import _core
 from client._core import Call, ClientBase, ProgressCallback
-from client.errors import NetworkError, RateLimited, ServerUnavailable, error_from_response
-from client.models import Job, JobChunks, JobEvent, JobPage, Kinds, User
+from client.errors import ApiError, NetworkError, RateLimited, ServerUnavailable, error_from_response
+from client.models import Artifact, Job, JobChunks, JobEvent, JobPage, Kinds, Upload, User
 
 T = TypeVar("T")
 
@@ -33,7 +33,7 @@ class AsyncClient(ClientBase):
         await self.aclose()
 
     async def _run(self, call: Call[T]) -> T:
-        attempts = self._attempts()
+        attempts = self._attempts(call)
         while True:
             try:
                 response = await self._http.request(call.method, call.path, **call.options)
@@ -45,10 +45,11 @@ class AsyncClient(ClientBase):
                 wait = attempts.after_response(response)
             await asyncio.sleep(wait)
 
-    async def submit(self, kind: str = "range_sum", *, n: int, chunks: int, params: dict | None = None,
-                     demo: bool = False, idempotency_key: str | None = None) -> Job:
+    async def submit(self, kind: str = "range_sum", *, n: int | None = None, chunks: int | None = None,
+                     params: dict | None = None, demo: bool = False, use_cache: bool | None = None,
+                     idempotency_key: str | None = None, extra: dict | None = None) -> Job:
         """See ``Client.submit``."""
-        return await self._run(_core.submit(kind, n, chunks, params, demo, idempotency_key))
+        return await self._run(_core.submit(kind, n, chunks, params, demo, idempotency_key, use_cache, extra))
 
     async def get(self, job_id: str, *, demo: bool = False) -> Job:
         return await self._run(_core.get(job_id, demo))
@@ -61,6 +62,52 @@ class AsyncClient(ClientBase):
 
     async def chunks(self, job_id: str, *, demo: bool = False) -> JobChunks:
         return await self._run(_core.chunks(job_id, demo))
+
+    async def retry(self, job_id: str) -> Job:
+        """See ``Client.retry``."""
+        accepted = await self._run(_core.retry(job_id))
+        try:
+            return await self.get(accepted.job_id)
+        except ApiError:
+            return accepted
+
+    async def artifacts(self, job_id: str, *, demo: bool = False) -> list[Artifact]:
+        return await self._run(_core.artifacts(job_id, demo))
+
+    async def download(self, job_id: str, name: str, dest: _core.FileArg, *, demo: bool = False) -> Artifact:
+        """See ``Client.download`` (the file is written from the event loop, 64 KiB at a time)."""
+        path = _core.artifact_path(job_id, name, demo)
+        artifact = _core.find_artifact(await self.artifacts(job_id, demo=demo), job_id, name)
+        sink = _core.DownloadSink(artifact, dest)
+        attempts = self._attempts()
+        try:
+            while True:
+                try:
+                    async with self._http.stream("GET", path, headers=_core.DOWNLOAD_HEADERS) as response:
+                        if response.is_success:
+                            sink.begin()
+                            async for data in response.aiter_bytes():
+                                sink.write(data)
+                            return sink.finish()
+                        await response.aread()
+                        wait = attempts.after_response(response)
+                except httpx.TransportError as error:
+                    wait = _core.download_broke(sink, attempts, error)
+                await asyncio.sleep(wait)
+        finally:
+            sink.abort()
+
+    async def upload(self, file: _core.FileArg, filename: str | None = None,
+                     content_type: str | None = None) -> Upload:
+        """See ``Client.upload`` (the file is read from the event loop, 64 KiB at a time)."""
+        with contextlib.closing(_core.UploadSource(file, filename, content_type)) as source:
+            return await self._run(_core.upload(source))
+
+    async def upload_info(self, upload_id: str) -> Upload:
+        return await self._run(_core.upload_info(upload_id))
+
+    async def delete_upload(self, upload_id: str) -> None:
+        await self._run(_core.delete_upload(upload_id))
 
     async def kinds(self) -> Kinds:
         return await self._run(_core.kinds())

@@ -1,4 +1,5 @@
-"""``python -m client``: submit, follow, read, list and cancel jobs from a shell.
+"""``python -m client``: submit, follow, read, list, cancel and retry jobs, upload their input files and
+download their artifacts from a shell.
 
 Exit codes: 0 done (a followed job completed), 1 a followed job failed or was cancelled, or the API
 refused (``error: <detail>`` on stderr), 2 usage, 130 interrupted (Ctrl-C; the job goes on).
@@ -12,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, TextIO
 
 import httpx
@@ -42,9 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Ray Jobs from the command line.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     submit = commands.add_parser("submit", parents=[common, demo, follow], help="start a job, print its id")
-    submit.add_argument("--n", type=int, required=True, help="compute over 1..n")
-    submit.add_argument("--chunks", type=int, required=True, help="parallel chunks (Ray tasks)")
     submit.add_argument("--kind", default="range_sum", help="job kind (default: range_sum; see GET /v1/kinds)")
+    submit.add_argument("--params", type=_json_object, metavar="JSON",
+                        help="the kind's params as a JSON object, or @FILE to read it from a file")
+    submit.add_argument("--n", type=int, help="the range kinds' n: compute over 1..n (with --params: params.n)")
+    submit.add_argument("--chunks", type=int, help="parallel chunks (Ray tasks; default: the kind's)")
+    submit.add_argument("--no-cache", action="store_true", help="always compute afresh (use_cache: false)")
     submit.add_argument("--follow", action="store_true", help="show progress until the job ends, then the result")
     submit.add_argument("--idempotency-key", help="the key to send (default: a fresh uuid4)")
     get = commands.add_parser("get", parents=[common, demo], help="print a job as JSON")
@@ -53,11 +58,43 @@ def _parser() -> argparse.ArgumentParser:
     wait.add_argument("job_id")
     cancel = commands.add_parser("cancel", parents=[common], help="cancel a pending or running job")
     cancel.add_argument("job_id")
+    retry = commands.add_parser("retry", parents=[common, follow],
+                                help="run a failed or cancelled job again (its completed chunks are reused)")
+    retry.add_argument("job_id")
+    retry.add_argument("--follow", action="store_true", help="show progress until the new job ends")
     listing = commands.add_parser("list", parents=[common], help="your jobs, newest first")
     listing.add_argument("--status", choices=["pending", "running", "completed", "failed", "cancelled"])
     listing.add_argument("--limit", type=int, default=20)
     listing.add_argument("--offset", type=int, default=0)
+    upload = commands.add_parser("upload", parents=[common], help="upload an input file, print its upload_id")
+    upload.add_argument("file", help="the file to upload (streamed)")
+    upload.add_argument("--filename", help="the name to give it (default: the file's)")
+    upload.add_argument("--content-type", help="its media type (default: guessed from the name)")
+    artifacts = commands.add_parser("artifacts", parents=[common, demo], help="list the files a job wrote")
+    artifacts.add_argument("job_id")
+    download = commands.add_parser("download", parents=[common, demo],
+                                   help="download one of a job's files (its sha256 checked)")
+    download.add_argument("job_id")
+    download.add_argument("name", help="the artifact's name (see `artifacts`)")
+    download.add_argument("-o", "--output", metavar="PATH",
+                          help="where to write it: a file or a folder (default: its base name here); - for stdout")
     return parser
+
+
+def _json_object(text: str) -> dict:
+    """``--params``: a JSON object, or ``@FILE`` holding one."""
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text()
+        except OSError as error:
+            raise argparse.ArgumentTypeError(f"cannot read {text[1:]}: {error.strerror}") from None
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("params must be a JSON object ({...})")
+    return value
 
 
 # -- progress ------------------------------------------------------------------------------------
@@ -86,7 +123,7 @@ class ProgressBar:
 
 def _finished(job: Job) -> int:
     if job.status == "completed":
-        print(f"result: {job.result}")
+        print(f"result: {_compact(job.result)}")
         return EXIT_OK
     print(f"error: job {job.status}" + (f": {job.detail}" if job.detail else ""), file=sys.stderr)
     return EXIT_FAILED
@@ -96,6 +133,11 @@ def _json(value: Any) -> str:
     return json.dumps(asdict(value), indent=2, default=str)
 
 
+def _compact(value: Any) -> str:
+    """A result on one line: an integer as itself (exact), anything else as JSON."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 # -- commands ------------------------------------------------------------------------------------
 
 def _follow(api: Client, args: argparse.Namespace, job_id: str) -> int:
@@ -103,7 +145,12 @@ def _follow(api: Client, args: argparse.Namespace, job_id: str) -> int:
 
 
 def _submit(api: Client, args: argparse.Namespace) -> int:
-    job = api.submit(args.kind, n=args.n, chunks=args.chunks, demo=args.demo, idempotency_key=args.idempotency_key)
+    if args.params is None:  # the original body {"n", "chunks", "kind"} (with --n), else {"kind", "params"}
+        n, params = args.n, None
+    else:
+        n, params = None, args.params if args.n is None else {**args.params, "n": args.n}
+    job = api.submit(args.kind, n=n, chunks=args.chunks, params=params, demo=args.demo,
+                     use_cache=False if args.no_cache else None, idempotency_key=args.idempotency_key)
     print(job.job_id, flush=True)
     return _follow(api, args, job.job_id) if args.follow else EXIT_OK
 
@@ -123,17 +170,61 @@ def _cancel(api: Client, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _retry(api: Client, args: argparse.Namespace) -> int:
+    job = api.retry(args.job_id)
+    print(job.job_id, flush=True)
+    if not args.follow:
+        return EXIT_OK
+    args.demo = False
+    return _follow(api, args, job.job_id)
+
+
 def _list(api: Client, args: argparse.Namespace) -> int:
     page = api.list(status=args.status, limit=args.limit, offset=args.offset)
     for job in page.items:
-        result = "" if job.result is None else f" result={job.result}"
-        print(f"{job.job_id}  {job.status:<9}  {job.kind:<12} n={job.n}  {job.progress:.0%}{result}")
+        result = "" if job.result is None else f" result={_shorten(_compact(job.result))}"
+        inputs = f"n={job.n}" if job.n is not None else f"params={_shorten(_compact(job.params))}"
+        print(f"{job.job_id}  {job.status:<9}  {job.kind:<12} {inputs}  {job.progress:.0%}{result}")
     print(f"({len(page.items)} of {page.total}, offset {page.offset})", file=sys.stderr)
     return EXIT_OK
 
 
+def _shorten(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def _upload(api: Client, args: argparse.Namespace) -> int:
+    upload = api.upload(args.file, filename=args.filename, content_type=args.content_type)
+    print(upload.upload_id)
+    print(f"{upload.filename}: {upload.size} bytes, {upload.content_type}, sha256 {upload.sha256}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _artifacts(api: Client, args: argparse.Namespace) -> int:
+    listing = api.artifacts(args.job_id, demo=args.demo)
+    for artifact in listing:
+        print(f"{artifact.name}  {artifact.size}  {artifact.content_type}  {artifact.sha256}")
+    print(f"({len(listing)} artifact{'s' if len(listing) != 1 else ''})", file=sys.stderr)
+    return EXIT_OK
+
+
+def _download(api: Client, args: argparse.Namespace) -> int:
+    if args.output == "-":
+        artifact = api.download(args.job_id, args.name, sys.stdout.buffer, demo=args.demo)
+        where = "stdout"
+    else:
+        output = Path(args.output or args.name.rsplit("/", 1)[-1])
+        if output.is_dir():
+            output = output / args.name.rsplit("/", 1)[-1]
+        artifact = api.download(args.job_id, args.name, output, demo=args.demo)
+        where = str(output)
+    print(f"{artifact.name} -> {where}: {artifact.size} bytes, sha256 {artifact.sha256} checked", file=sys.stderr)
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
-    "submit": _submit, "get": _get, "wait": _wait, "cancel": _cancel, "list": _list,
+    "submit": _submit, "get": _get, "wait": _wait, "cancel": _cancel, "retry": _retry, "list": _list,
+    "upload": _upload, "artifacts": _artifacts, "download": _download,
 }
 
 
@@ -145,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             return COMMANDS[args.command](api, args)
     except ApiError as error:
         print(f"error: {error.detail}", file=sys.stderr)
-    except TimeoutError as error:
+    except (TimeoutError, OSError) as error:  # OSError: a local file (upload, download) cannot be read or written
         print(f"error: {error}", file=sys.stderr)
     except KeyboardInterrupt:
         print("\ninterrupted (the job goes on; `python -m client cancel ID` stops it)", file=sys.stderr)

@@ -32,6 +32,10 @@ class Conflict(ApiError):
     """409: e.g. cancelling a finished job, or an idempotency key reused with another body."""
 
 
+class TooLarge(ApiError):
+    """413: e.g. an upload over the server's MAX_UPLOAD_BYTES (``Client.kinds().limits["uploads"]``)."""
+
+
 class InvalidInput(ApiError):
     """422: ``errors`` lists ``{"field", "message", "type"}`` per problem, naming the field."""
 
@@ -61,8 +65,17 @@ class NetworkError(ApiError):
     """No HTTP answer at all (connection refused, timed out, ...) after the client's own retries."""
 
 
-_BY_STATUS: dict[int, type[ApiError]] = {401: AuthError, 404: NotFound, 409: Conflict, 422: InvalidInput,
-                                         429: RateLimited, 503: ServerUnavailable}
+class ChecksumMismatch(ApiError):
+    """A downloaded artifact's bytes do not match its listing (``expected``/``actual`` sha256, ``size``
+    bytes received). A download to a path leaves no file behind."""
+
+    def __init__(self, detail: str, *, name: str, expected: str, actual: str, size: int):
+        super().__init__(detail)
+        self.name, self.expected, self.actual, self.size = name, expected, actual, size
+
+
+_BY_STATUS: dict[int, type[ApiError]] = {401: AuthError, 404: NotFound, 409: Conflict, 413: TooLarge,
+                                         422: InvalidInput, 429: RateLimited, 503: ServerUnavailable}
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:

@@ -1,8 +1,9 @@
 """The service's answers as plain dataclasses.
 
 Each is built from the JSON the server sends with ``from_dict``, which keeps only the fields the
-dataclass knows: a newer server may add fields without breaking an older client. Integers stay
-exact (``result`` may exceed 64 bits) and timestamps become timezone-aware datetimes.
+dataclass knows: a newer server may add fields without breaking an older client. ``result`` is any
+JSON value (an ``int`` for the range kinds, a ``dict`` for most others), integers stay exact (beyond
+64 bits too) and timestamps become timezone-aware datetimes.
 """
 
 from __future__ import annotations
@@ -47,23 +48,32 @@ class _FromDict:
 @dataclass
 class Job(_FromDict):
     """A job as ``GET /v1/jobs/{id}`` returns it. ``submit`` fills in what the server accepted
-    (``job_id``, ``status``) and what was asked (``kind``, ``n``); the rest comes with ``get``/``wait``."""
+    (``job_id``, ``status``, and ``result`` when a cached job answered) and what was asked (``kind``,
+    ``n``, ``params``, ``chunks``); the rest comes with ``get``/``wait``.
+
+    ``n`` is the range kinds' n (``params["n"]``), None for other kinds. ``result`` is any JSON value
+    (set once the job completed); files a job writes are its artifacts (``Client.artifacts``).
+    ``retry_of``: the failed or cancelled job this one retries (``Client.retry``)."""
 
     _times: ClassVar[tuple[str, ...]] = ("created_at", "started_at", "completed_at")
 
     job_id: str
     status: str
     kind: str = "range_sum"
-    n: int = 0
+    n: int | None = None
     progress: float = 0.0
     completed_chunks: int = 0
     total_chunks: int | None = None
-    result: int | None = None
+    result: Any = None
     detail: str | None = None
     created_at: datetime | None = None
     started_at: datetime | None = None
     completed_at: datetime | None = None
     duration_ms: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    chunks: int | None = None
+    retry_of: str | None = None
+    is_cached: bool = False
 
     @property
     def finished(self) -> bool:
@@ -92,21 +102,39 @@ class JobEvent:
 
 
 @dataclass
-class Chunk(_FromDict):
-    """Where and when one chunk ran (its Ray node and worker process)."""
+class Attempt(_FromDict):
+    """One try of a chunk (the kind's retry policy retries transient errors); ``error`` is None for
+    the try that succeeded."""
 
     _times: ClassVar[tuple[str, ...]] = ("started_at", "ended_at")
 
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    error: str | None = None
+
+
+@dataclass
+class Chunk(_FromDict):
+    """Where and when one chunk ran (its Ray node and worker process). ``start``/``end``: its range
+    (numbers, rows, bytes, items), None for kinds whose chunks have none; ``result`` any JSON value;
+    ``progress`` how far a running chunk is (0..1, as it reports it, else None); ``attempts`` every
+    try, with its error."""
+
+    _times: ClassVar[tuple[str, ...]] = ("started_at", "ended_at")
+    _lists: ClassVar[dict[str, type]] = {"attempts": Attempt}
+
     index: int
-    start: int
-    end: int
+    start: int | None
+    end: int | None
     status: str
-    result: int | None = None
+    result: Any = None
     node_id: str | None = None
     worker_pid: int | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
     duration_ms: int | None = None
+    progress: float | None = None
+    attempts: list[Attempt] = field(default_factory=list)
 
 
 @dataclass
@@ -122,9 +150,26 @@ class JobChunks(_FromDict):
 
 @dataclass
 class Kind(_FromDict):
+    """One job kind of ``GET /v1/kinds``: what its ``params`` are (``params_schema``, a JSON schema),
+    its chunks (``default_chunks``; ``max_chunks`` its own cap, None: the server's), whether it reads
+    an upload (``needs_upload``, the params fields naming one: ``upload_fields``), the Ray
+    ``resources`` of its chunk tasks (``num_cpus``, ``num_gpus``, ``memory``, ``custom``), its
+    ``retry`` policy (``transient``, ``max_attempts``, ``backoff_seconds``...), whether demo jobs may
+    run it (``demo``, with the params maxima ``demo_max``) and whether it is ``deterministic``."""
+
     name: str
     description: str = ""
     timeout_seconds: float | None = None
+    params_schema: dict[str, Any] = field(default_factory=dict)
+    default_chunks: int | None = None
+    max_chunks: int | None = None
+    needs_upload: bool = False
+    upload_fields: list[str] = field(default_factory=list)
+    resources: dict[str, Any] = field(default_factory=dict)
+    retry: dict[str, Any] = field(default_factory=dict)
+    demo: bool = False
+    demo_max: dict[str, Any] = field(default_factory=dict)
+    deterministic: bool | None = None
 
 
 @dataclass
@@ -139,6 +184,10 @@ class Kinds(_FromDict):
     def names(self) -> list[str]:
         return [kind.name for kind in self.kinds]
 
+    def get(self, name: str) -> Kind | None:
+        """The kind called ``name``, or None."""
+        return next((kind for kind in self.kinds if kind.name == name), None)
+
 
 @dataclass
 class User(_FromDict):
@@ -149,3 +198,29 @@ class User(_FromDict):
     user_id: str
     email: str | None = None
     created_at: datetime | None = None
+
+
+@dataclass
+class Upload(_FromDict):
+    """An uploaded file (``POST /v1/uploads``): name it in a job's params (e.g. ``word_count``'s
+    ``upload_id``). Only its owner can use it."""
+
+    _times: ClassVar[tuple[str, ...]] = ("created_at",)
+
+    upload_id: str
+    size: int
+    sha256: str
+    filename: str | None = None
+    content_type: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass
+class Artifact(_FromDict):
+    """A file a job wrote (``GET /v1/jobs/{id}/artifacts``): ``url`` is its download path."""
+
+    name: str
+    size: int
+    content_type: str = "application/octet-stream"
+    sha256: str = ""
+    url: str | None = None

@@ -238,9 +238,13 @@ class ArtifactStore:
     # -- helpers ------------------------------------------------------------------------------
 
     def _write_json(self, path: str, value: dict) -> None:
+        """Written aside, then moved into place: parallel chunks list each other's facts while they
+        write theirs, and must never read a half-written file."""
         self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        with self.fs.open(path, "w") as out:
+        temporary = f"{path}.{uuid.uuid4().hex}.tmp"
+        with self.fs.open(temporary, "w") as out:
             json.dump(value, out)
+        self.fs.mv(temporary, path)
 
     def _read_json(self, path: str) -> dict:
         with self.fs.open(path, "r") as f:

@@ -86,7 +86,7 @@ class RetryPolicy:
 
     def retrying(self) -> Retrying:
         return Retrying(
-            retry=retry_if_exception_type(self.transient) if self.transient else retry_if_exception_type(()),
+            retry=retry_if_exception_type(self.transient),  # () retries nothing
             stop=stop_after_attempt(max(1, self.max_attempts)),
             wait=wait_exponential_jitter(initial=self.backoff_seconds, max=self.max_backoff_seconds,
                                          jitter=self.jitter_seconds),

@@ -12,7 +12,6 @@ import sys
 import time
 import uuid
 from datetime import datetime
-from pathlib import Path
 
 import httpx
 import pytest
@@ -29,40 +28,11 @@ from client import (
     RateLimited,
 )
 from cluster.ports import free_port
+from tests.client.support import REPO, RecordingTransport, cli
 from tests.support.clients import run_async
 
-REPO = Path(__file__).resolve().parents[2]
 SUM_TO_A_MILLION = 500_000_500_000
 LONG_JOB = {"kind": "sleepy_sum", "n": 60_000, "chunks": 2}  # 30 s per chunk: long enough to cancel
-
-
-class RecordingTransport(httpx.HTTPTransport):
-    """The real transport; keeps each request it sends (to see what a retry sent, and when)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.sent: list[tuple[float, httpx.Request]] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.sent.append((time.monotonic(), request))
-        return super().handle_request(request)
-
-
-@pytest.fixture
-def token(user) -> str:
-    return user["headers"]["Authorization"].removeprefix("Bearer ")
-
-
-@pytest.fixture
-def jobs(base_url, client_ip, token):
-    with Client(base_url, token, transport=httpx.HTTPTransport(local_address=client_ip)) as client:
-        yield client
-
-
-@pytest.fixture
-def demo(base_url, client_ip):
-    with Client(base_url, transport=httpx.HTTPTransport(local_address=client_ip)) as client:
-        yield client
 
 
 def progress_is_monotonic(updates: list[Job]) -> bool:
@@ -240,11 +210,6 @@ def test_me_and_kinds(jobs, user):
 
 
 # -- the command line ----------------------------------------------------------------------------
-
-def cli(*args: str, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "client", *args], cwd=REPO, env={**os.environ, **(env or {})},
-                          capture_output=True, text=True, timeout=120, **kwargs)
-
 
 def test_cli_submits_a_demo_job_and_follows_it(base_url, client_ip):
     done = cli("submit", "--demo", "--n", "1000", "--chunks", "4", "--follow", "--interface", client_ip,

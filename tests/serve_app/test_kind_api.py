@@ -3,6 +3,7 @@ any JSON, MAX_RESULT_BYTES, retrying a failed or cancelled job, chunk progress."
 
 import os
 import tempfile
+import time
 from datetime import datetime
 
 from tests.support.jobs import wait_for_job, wait_until
@@ -146,3 +147,30 @@ def test_demo_jobs_take_kinded_bodies_within_demo_limits(api):
     assert job["result"] == 5050 and job["params"] == {"n": 100}
     too_big = api.post("/jobs/demo", json={"kind": "range_sum", "params": {"n": 10_001}})
     assert too_big.status_code == 422 and too_big.json()["errors"][0]["field"] == "params.n"
+
+
+def test_artifacts_and_uploads_expire_with_their_jobs(api, user, ray_session):
+    """The runner's tidy-up (every 5 minutes; called directly here): a job folder whose record is
+    gone is deleted at the second look, a live job's stays, an upload older than JOB_TTL_SECONDS goes."""
+    import ray
+
+    from compute.artifacts import ArtifactStore
+    from compute.config import get_compute_settings
+    from compute.runner import RUNNER_NAME
+
+    store = ArtifactStore(ray_session["ARTIFACT_STORE_URL"])
+    live = job_of(api, user, {"kind": "mandelbrot", "params": {"width": 8, "height": 4}, "chunks": 1})
+    assert store.list_artifacts(live["job_id"])
+    orphan = "00000000-0000-4000-8000-000000000000"
+    store.write_artifact(orphan, "left.txt", b"no record")
+    old = store.begin_upload("someone", "old.txt", "text/plain")
+    old.write(b"old")
+    info = old.commit()
+    ttl = get_compute_settings().job_ttl_seconds
+    meta = store._upload_path(info.upload_id) + ".json"  # its facts say it is older than the TTL
+    store._write_json(meta, {**vars(info), "created_at": time.time() - ttl - 1})
+    runner = ray.get_actor(RUNNER_NAME, namespace=ray_session["RAY_NAMESPACE"])
+    ray.get(runner.expire_artifacts.remote())  # first look: the orphan is only noted
+    assert store.list_artifacts(orphan) and store.upload_info(info.upload_id) is None
+    ray.get(runner.expire_artifacts.remote())
+    assert orphan not in store.job_ids() and store.list_artifacts(live["job_id"])

@@ -38,7 +38,7 @@ def download(api, user, job: dict, name: str) -> bytes:
 def test_mandelbrot_matches_a_pure_python_reference_and_its_bands_are_artifacts(api, user):
     params = {"width": 48, "height": 32, "max_iter": 60}
     job = run(api, user, {"kind": "mandelbrot", "params": params, "chunks": 5})
-    assert job["status"] == "completed", job
+    assert job["status"] == "completed", job["detail"]
     assert job["result"] == {"width": 48, "height": 32, "max_iter": 60, "artifact": "mandelbrot.png",
                              "iterations": "iterations.npy"}
     listing = api.get(f"/jobs/{job['job_id']}/artifacts", headers=user["headers"]).json()["artifacts"]
@@ -60,7 +60,7 @@ def test_a_demo_mandelbrot_has_demo_artifacts_and_demo_maxima(api):
     response = api.post("/jobs/demo", json={"kind": "mandelbrot", "params": {"width": 32, "height": 16}, "chunks": 2})
     assert response.status_code == 202, response.text
     job = wait_for_job(api, f"/jobs/demo/{response.json()['job_id']}")
-    assert job["status"] == "completed", job
+    assert job["status"] == "completed", job["detail"]
     png = api.get(f"/jobs/demo/{job['job_id']}/artifacts/mandelbrot.png")
     assert png.status_code == 200 and png.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(png.content)).size == (32, 16)
@@ -75,7 +75,7 @@ def test_word_count_of_an_upload_is_exact_against_counter(api, user):
     info = upload(api, user, "book.txt", data, "text/plain")
     assert info["size"] == len(data)
     job = run(api, user, {"kind": "word_count", "params": {"upload_id": info["upload_id"], "top_k": 5}, "chunks": 4})
-    assert job["status"] == "completed", job
+    assert job["status"] == "completed", job["detail"]
     expected = Counter(re.findall(r"\w+", TEXT.casefold()))
     result = job["result"]
     assert result["total_words"] == sum(expected.values()) and result["distinct_words"] == len(expected)
@@ -114,7 +114,7 @@ def test_thumbnails_of_a_zip_with_bad_and_hostile_items(api, user):
     }
     info = upload(api, user, "photos.zip", zip_bytes(members), "application/zip")
     job = run(api, user, {"kind": "thumbnails", "params": {"upload_id": info["upload_id"], "max_edge": 64}, "chunks": 3})
-    assert job["status"] == "completed", job
+    assert job["status"] == "completed", job["detail"]
     result = job["result"]
     assert (result["images"], result["ok"], result["failed"]) == (6, 3, 3)
     assert {e["item"] for e in result["errors"]} == {"broken.png", "../escape.png", "readme.txt"}
@@ -133,6 +133,6 @@ def test_thumbnails_of_a_zip_with_bad_and_hostile_items(api, user):
 def test_a_zip_bomb_is_a_per_item_error_not_a_crash(api, user):
     info = upload(api, user, "bomb.zip", bomb_zip(20, others={"ok.txt": b"one two two\n"}), "application/zip")
     job = run(api, user, {"kind": "word_count", "params": {"upload_id": info["upload_id"]}, "chunks": 2})
-    assert job["status"] == "completed", job
+    assert job["status"] == "completed", job["detail"]
     assert job["result"]["total_words"] == 3 and job["result"]["top"][0] == ["two", 2]
     assert [e["item"] for e in job["result"]["errors"]] == ["bomb.txt"]
