@@ -155,7 +155,10 @@ class JobKind:
 class RangeParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    n: JsonInt = Field(ge=1, description="Compute over the integers 1..n (at most MAX_N; DEMO_MAX_N for demo jobs).")
+    # 1..MAX_N (DEMO_MAX_N for demo jobs) is checked by compute.submission, which knows the limits and
+    # names them in its message; the schema shows the bounds.
+    n: JsonInt = Field(description="Compute over the integers 1..n (at most MAX_N; DEMO_MAX_N for demo jobs).",
+                       json_schema_extra={"minimum": 1})
 
 
 def split_range(n: int, chunks: int) -> list[dict]:
