@@ -17,8 +17,10 @@ def test_jobs_resume_after_the_head_is_lost(tmp_path):
     stack = LocalStackProcess(tmp_path / "first", **secret).start()
     try:
         with httpx.Client(base_url=stack.url, timeout=30) as api:
-            api.post("/auth/register", json={"email": "head@example.com", "password": "long enough pw"})
+            registered = api.post("/auth/register", json={"email": "head@example.com", "password": "long enough pw"})
+            assert registered.status_code == 201, registered.text
             token = api.post("/auth/login", json={"email": "head@example.com", "password": "long enough pw"})
+            assert token.status_code == 200, token.text
             auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
             job_id = api.post("/jobs", json={"n": 12_000, "chunks": 8, "kind": "sleepy_sum"},
                               headers=auth).json()["job_id"]
