@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -11,7 +12,11 @@ from cluster.redis_process import RedisProcess
 from tests.support.clients import client_from, fresh_ip  # noqa: F401 (fresh_ip: used by tests)
 from tests.support.coverage_workers import stop_workers_gracefully
 from tests.support.jwks import JwksServer, jwk
-from tests.support.stack import apply_env, stack_env, start_serve
+from tests.support.stack import TEST_KIND_MODULES, apply_env, stack_env, start_serve
+
+# The kind registry is read when the API's schemas are imported (during collection, before any stack
+# starts): this process must know the test kinds the stacks run from the start.
+os.environ.setdefault("EXTRA_JOB_KIND_MODULES", TEST_KIND_MODULES)
 
 
 @pytest.fixture(scope="session")

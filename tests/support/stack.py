@@ -18,6 +18,8 @@ REPO = Path(__file__).resolve().parents[2]
 # Not the default, so the session's stack shows the setting reaches replicas, runner and tracker alike
 # (a store built without it reads other keys: jobs would never run). Tests name its keys with STACK_KEYS.
 KEY_PREFIX = "rayjobs-test:"
+# The tests' kinds, and the README tutorial's example (tests/test_examples.py).
+TEST_KIND_MODULES = "tests.support.kinds,examples.kinds.monte_carlo_pi"
 # The test stacks' artifact store: one folder per test process, removed when it ends.
 ARTIFACTS_DIR = tempfile.mkdtemp(prefix="rayjobs-artifacts-")
 atexit.register(shutil.rmtree, ARTIFACTS_DIR, True)
@@ -33,8 +35,7 @@ def stack_env(redis_url: str, **overrides: str) -> dict[str, str]:
         # the tests' own proxy address: the browser tests name a distinct client per test from there
         # (Chromium cannot pick its source address); every other client connects from its own address
         "TRUSTED_PROXIES": "127.0.0.1",
-        # the tests' kinds, and the README tutorial's example (tests/test_examples.py)
-        "EXTRA_JOB_KIND_MODULES": "tests.support.kinds,examples.kinds.monte_carlo_pi",
+        "EXTRA_JOB_KIND_MODULES": TEST_KIND_MODULES,
         "RAY_NAMESPACE": "ray-jobs-test",
         # most tests need every job computed; the result cache has its own tests (test_result_cache.py)
         "RESULT_CACHE_SECONDS": "0",

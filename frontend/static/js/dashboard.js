@@ -14,7 +14,8 @@ import {
 
 const PAGE_SIZE = 10;
 const POLL_MS = 2000; // only when the live stream is refused
-const state = { offset: 0, total: 0, status: "", stopStream: null, pollTimer: null, mine: new Set(), lastToken: null };
+const state = { offset: 0, total: 0, status: "", stopStream: null, pollTimer: null, mine: new Set(), lastToken: null,
+  loads: 0 };
 
 function toLogin() {
   window.location.replace(`/login?next=${encodeURIComponent(window.location.pathname + window.location.search)}`);
@@ -174,9 +175,11 @@ async function loadJobs() {
   const body = $("#jobs-body");
   const params = new URLSearchParams({ limit: String(PAGE_SIZE), offset: String(state.offset) });
   if (state.status) params.set("status", state.status);
+  const load = ++state.loads; // only the latest load may draw the table
   body.setAttribute("aria-busy", "true");
   try {
     const page = await api(`/jobs?${params}`);
+    if (load !== state.loads) return; // a newer filter or page was asked for while this one was on its way
     if (!page.items.length && state.offset > 0 && page.total > 0) {
       state.offset = Math.max(0, Math.floor((page.total - 1) / PAGE_SIZE) * PAGE_SIZE);
       return loadJobs();
@@ -190,10 +193,10 @@ async function loadJobs() {
     }
     renderPager();
   } catch (error) {
-    if (handleAuthError(error)) return;
+    if (handleAuthError(error) || load !== state.loads) return;
     body.replaceChildren(el("tr", {}, el("td", { class: "empty", colspan: "10", text: `Couldn't load your jobs: ${error.message}` })));
   } finally {
-    body.removeAttribute("aria-busy");
+    if (load === state.loads) body.removeAttribute("aria-busy");
   }
 }
 
