@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, EmailStr, Field, Tag, create_model, field_validator
 
+from compute.artifacts import UploadInfo
 from compute.kinds import JobKind, JsonInt, registry
 from compute.records import Attempt, ChunkFact, JobRecord, JobStatus
 from compute.submission import JobRequest
@@ -414,3 +415,33 @@ class StatsOut(BaseModel):
     cancelled: int
     running: int
     avg_duration_ms: Optional[int]
+
+
+# -- files: uploads and artifacts -----------------------------------------------------------
+
+
+class UploadOut(BaseModel):
+    upload_id: str = Field(description="Name it in a job's params (e.g. `params.upload_id` of word_count).")
+    size: int = Field(description="Bytes of the file.")
+    sha256: str = Field(description="Hex SHA-256 of the file.")
+    filename: str = Field(description="The part's filename, as a base name without control characters.")
+    content_type: str = Field(description="The part's media type (application/octet-stream if it sent none).")
+    created_at: datetime
+
+    @classmethod
+    def from_info(cls, info: UploadInfo) -> "UploadOut":
+        return cls(upload_id=info.upload_id, size=info.size, sha256=info.sha256, filename=info.filename,
+                   content_type=info.content_type, created_at=iso_time(info.created_at))
+
+
+class ArtifactOut(BaseModel):
+    name: str = Field(description="`/`-separated segments of letters, digits, `.`, `_`, `-`.")
+    size: int = Field(description="Bytes.")
+    content_type: str
+    sha256: str = Field(description="Hex SHA-256 of the bytes (also the download's ETag).")
+    url: str = Field(description="Its download path.")
+
+
+class ArtifactsOut(BaseModel):
+    job_id: str
+    artifacts: list[ArtifactOut] = Field(description="Sorted by name.")

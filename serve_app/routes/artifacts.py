@@ -8,7 +8,6 @@ from typing import Annotated, BinaryIO
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
 
 from compute.artifacts import ArtifactError, ArtifactInfo, ArtifactStore
 from serve_app.context import AppContext
@@ -16,6 +15,7 @@ from serve_app.deps import Ctx, CurrentUser, JobId
 from serve_app.job_views import load_owned
 from serve_app.responses import ERRORS
 from serve_app.routes.demo import DEMO_OWNER
+from serve_app.schemas import ArtifactOut, ArtifactsOut
 
 router = APIRouter(prefix="/jobs", tags=["artifacts"])
 NOT_FOUND = "Artifact not found."
@@ -30,19 +30,6 @@ BINARY = {200: {"description": "The artifact's bytes, with its content type, `Co
                                "(its sha256).",
                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
           304: {"description": "Not modified (`If-None-Match` names its ETag)."}}
-
-
-class ArtifactOut(BaseModel):
-    name: str = Field(description="`/`-separated segments of letters, digits, `.`, `_`, `-`.")
-    size: int = Field(description="Bytes.")
-    content_type: str
-    sha256: str = Field(description="Hex SHA-256 of the bytes (also the download's ETag).")
-    url: str = Field(description="Its download path.")
-
-
-class ArtifactsOut(BaseModel):
-    job_id: str
-    artifacts: list[ArtifactOut] = Field(description="Sorted by name.")
 
 
 @router.get("/{job_id}/artifacts", response_model=ArtifactsOut, summary="Artifacts of one of your jobs",

@@ -3,38 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect
 
-from compute.artifacts import UploadInfo
 from serve_app.context import AppContext
 from serve_app.deps import ClientIP, Ctx, CurrentUser
 from serve_app.responses import ERRORS
-from serve_app.schemas import ErrorOut, iso_time
+from serve_app.schemas import ErrorOut, UploadOut
 from serve_app.uploads import FILE_FIELD, UploadProblem, boundary_of, receive_upload
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
 NOT_FOUND = "Upload not found."
 UploadIdPath = Annotated[str, Path(description="The `upload_id` `POST /uploads` answered (any other string: 404).")]
-
-
-class UploadOut(BaseModel):
-    upload_id: str = Field(description="Name it in a job's params (e.g. `params.upload_id` of word_count).")
-    size: int = Field(description="Bytes of the file.")
-    sha256: str = Field(description="Hex SHA-256 of the file.")
-    filename: str = Field(description="The part's filename, as a base name without control characters.")
-    content_type: str = Field(description="The part's media type (application/octet-stream if it sent none).")
-    created_at: datetime
-
-    @classmethod
-    def from_info(cls, info: UploadInfo) -> "UploadOut":
-        return cls(upload_id=info.upload_id, size=info.size, sha256=info.sha256, filename=info.filename,
-                   content_type=info.content_type, created_at=iso_time(info.created_at))
 
 
 MULTIPART_BODY = {
