@@ -197,9 +197,11 @@ class JobRunner:
             if len(pending) % 100 == 0:
                 await asyncio.sleep(0)  # a big job's fan-out must not stall the other jobs' progress
         facts: dict[int, ChunkFact] = {}
+        budget = kind.time_budget(self.settings)
+        deadline = time.monotonic() + budget
         try:
             await collect_chunks(
-                pending, facts, timeout=kind.time_budget(self.settings),
+                pending, facts, timeout=budget,
                 interval=PROGRESS_INTERVAL_SECONDS,
                 on_batch=lambda batch: metrics.chunks_completed(
                     record.kind, [f.ended_at - f.started_at for f in batch]),
@@ -215,8 +217,13 @@ class JobRunner:
             await self._finish_until_stored(record, JobStatus.failed, detail=str(failure), facts=facts.values())
             return
         outputs = [(done | facts)[spec.index].result for spec in specs]
-        try:
-            result = await self._combine(kind, job_id, outputs)
+        try:  # the combine counts against the job's time budget too
+            result = await asyncio.wait_for(self._combine(kind, job_id, outputs), max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            await self._finish_until_stored(record, JobStatus.failed, facts=facts.values(),
+                                            detail=f"Job exceeded its time budget of {budget:g} s while combining "
+                                                   "its chunks' outputs and was stopped.")
+            return
         except Exception as exc:  # the kind's combine raised, or its result is too big
             cause = exc.cause if isinstance(exc, RayError) and getattr(exc, "cause", None) else exc
             detail = str(cause) if isinstance(cause, OutputTooLarge) else \

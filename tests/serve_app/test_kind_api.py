@@ -99,6 +99,12 @@ def test_a_result_over_max_result_bytes_fails_saying_to_write_an_artifact(api, u
     assert fine["result"] == "x" * 1000
 
 
+def test_a_combine_past_the_time_budget_fails_the_job(api, user):
+    job = job_of(api, user, {"kind": "slow_combine", "params": {"size": 1}, "chunks": 1}, timeout=30)
+    assert job["status"] == "failed" and "time budget of 3 s while combining" in job["detail"], job
+    assert job["completed_chunks"] == 1
+
+
 def test_retry_of_a_failed_job_reruns_only_the_missing_chunks(api, user):
     marker = tempfile.NamedTemporaryFile(delete=False)
     marker.close()

@@ -72,6 +72,9 @@ KINDS = [
     JobKind(name="big_result", description="a result of `size` characters (MAX_RESULT_BYTES)", Params=BigParams,
             split=lambda params, chunks, ctx: [{"size": params.size}], run_chunk=lambda chunk, ctx: chunk["size"],
             combine=lambda outputs, ctx: "x" * outputs[0], max_chunks=1),
+    JobKind(name="slow_combine", description="a combine that outlasts the kind's 3 s budget", Params=BigParams,
+            split=lambda params, chunks, ctx: [{"size": params.size}], run_chunk=lambda chunk, ctx: chunk["size"],
+            combine=lambda outputs, ctx: time.sleep(6), timeout_seconds=3, max_chunks=1),
     range_kind("special_sum", "range_sum that runs only where the `special` resource is", sum_range,
                resources={"special": 1}, timeout_seconds=30),
 ]
