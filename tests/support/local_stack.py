@@ -13,7 +13,7 @@ import httpx
 import psutil
 
 from cluster.ports import free_port
-from tests.support.stack import REPO
+from tests.support.stack import REPO, environment_without_session
 
 # What cluster/ingress.py puts into the test session's environment: a stack starts its own.
 INGRESS_ENV = ("FORWARDED_ALLOW_IPS", "INGRESS_PROXIES", "RAY_SERVE_THROUGHPUT_OPTIMIZED", "RAY_SERVE_ENABLE_HA_PROXY",
@@ -25,8 +25,14 @@ class LocalStackProcess:
     def __init__(self, data_dir: Path, **env: str):
         self.port = free_port()
         self.dashboard_port = free_port()
+        # the replicas' own HTTP ports from a range of this stack's (Serve starts every stack's at 30000)
+        direct = 31000 + (self.port % 80) * 100
         self.env = {
-            **os.environ,
+            **environment_without_session(),
+            "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(direct),
+            "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(direct + 99),
+            "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": str(direct + 10_000),
+            "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": str(direct + 10_099),
             "PORT": str(self.port),
             "RAY_DASHBOARD_PORT": str(self.dashboard_port),
             "DATA_DIR": str(data_dir),

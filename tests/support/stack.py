@@ -74,5 +74,23 @@ def wait_healthy(base: str, timeout: float = 60) -> None:
     raise RuntimeError(f"service at {base} not healthy: {last!r}")
 
 
+# What apply_env replaced: the value each variable had before (None: unset).
+REPLACED_ENV: dict[str, str | None] = {}
+
+
 def apply_env(env: dict[str, str]) -> None:
+    for name in env:
+        REPLACED_ENV.setdefault(name, os.environ.get(name))
     os.environ.update(env)
+
+
+def environment_without_session() -> dict[str, str]:
+    """This process's environment as it was before the session stack's settings were applied: a
+    stack of its own (``LocalStackProcess``) must not inherit the session's Redis, secrets or issuer."""
+    env = dict(os.environ)
+    for name, before in REPLACED_ENV.items():
+        if before is None:
+            env.pop(name, None)
+        else:
+            env[name] = before
+    return env
