@@ -194,6 +194,7 @@ def test_chunk_attempts_and_progress(page, context):
     expect(chunk_progress).to_be_visible(timeout=20_000)
     expect(page.locator("#job-badge")).to_have_text("completed", timeout=60_000)
     table = page.get_by_role("table", name=re.compile("Chunks of job"))
+    expect(table.locator("thead")).to_contain_text("Attempts")  # the table is drawn again as facts arrive
     head = table.locator("thead th").all_text_contents()
     attempts = head.index("Attempts")
     for row in table.locator("tbody tr").all():
