@@ -169,9 +169,10 @@ def test_default_ingress_is_haproxy_on_localhost_with_two_replicas(stack):
     assert listeners(stack.port) == {("127.0.0.1", "haproxy")}
     replicas = [p for p in stack.descendants() if p.name().startswith("ray::ServeRepli")]
     assert len(replicas) == 2
+    low, high = (int(stack.env[f"RAY_SERVE_DIRECT_INGRESS_{end}_HTTP_PORT"]) for end in ("MIN", "MAX"))
     for replica in replicas:  # their direct HTTP ports (HAProxy's backends) are on HOST too
         direct = [c.laddr for c in replica.net_connections("tcp")
-                  if c.status == psutil.CONN_LISTEN and 30000 <= c.laddr.port <= 31000]
+                  if c.status == psutil.CONN_LISTEN and low <= c.laddr.port <= high]
         assert direct and {a.ip for a in direct} == {"127.0.0.1"}
     with open(stack.log_path, errors="replace") as log:
         assert "HTTP ingress   haproxy (SERVE_INGRESS), 2 replica(s)" in log.read()
