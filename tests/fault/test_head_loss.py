@@ -25,8 +25,9 @@ def test_jobs_resume_after_the_head_is_lost(tmp_path):
             job_id = api.post("/jobs", json={"n": 12_000, "chunks": 8, "kind": "sleepy_sum"},
                               headers=auth).json()["job_id"]
             deadline = time.time() + 60
-            while api.get(f"/jobs/{job_id}", headers=auth).json()["completed_chunks"] < 2:
-                assert time.time() < deadline
+            while (answer := api.get(f"/jobs/{job_id}", headers=auth)).status_code != 200 or \
+                    answer.json()["completed_chunks"] < 2:
+                assert time.time() < deadline, (answer.status_code, answer.text)
                 time.sleep(0.1)
         stack.kill_everything()
         assert not stack.descendants()

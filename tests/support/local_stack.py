@@ -21,6 +21,9 @@ INGRESS_ENV = ("FORWARDED_ALLOW_IPS", "INGRESS_PROXIES", "RAY_SERVE_THROUGHPUT_O
                "RAY_SERVE_HAPROXY_TUNE_BUFSIZE", "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S")
 
 
+READY_ANSWERS = 6
+
+
 class LocalStackProcess:
     def __init__(self, data_dir: Path, **env: str):
         self.port = free_port()
@@ -57,17 +60,19 @@ class LocalStackProcess:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen([sys.executable, "-m", "cluster", "up"], cwd=REPO, env=self.env,
                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.time() + timeout
+        deadline, answers = time.time() + timeout, 0
         while time.time() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"cluster up exited with {self.process.returncode}: {self.tail()}")
             try:
                 healthy = httpx.get(f"{self.url}/monitoring/health", timeout=5).status_code == 200
-                if healthy and (Path(self.env["DATA_DIR"]) / "stack.json").exists():
+                answers = answers + 1 if healthy else 0
+                # several in a row: HAProxy spreads them over the replicas, so every one is serving
+                if answers >= READY_ANSWERS and (Path(self.env["DATA_DIR"]) / "stack.json").exists():
                     return self
             except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+                answers = 0
+            time.sleep(0.5 if not answers else 0.05)
         raise RuntimeError(f"stack not healthy after {timeout} s: {self.tail()}")
 
     def tail(self, lines: int = 30) -> str:
