@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import uuid
+from urllib.parse import urlparse
 
 import pytest
 from playwright.sync_api import expect
@@ -187,6 +188,33 @@ def test_history_pages(page, context):
     expect(page.locator("#jobs-body tr")).to_have_count(1)
     expect(page.locator("#jobs-body tr").first.get_by_role("cell").nth(3)).to_have_text("10")  # the oldest
     expect(page.get_by_role("button", name="Next")).to_be_disabled()
+
+
+def test_a_list_read_before_a_job_ended_does_not_bring_it_back_to_running(page, context):
+    """The list is re-read (a filter, a page, a job from elsewhere) while the stream reports a job's
+    end: if that read was answered before the end, the row must still say how the job ended."""
+    sign_up(context)
+    page.goto("/dashboard")
+    job_id = submit_job(context, 6_000, 1, "sleepy_sum")  # about 6 s
+    page.get_by_label("Status").select_option("running")
+    expect(row(page, job_id).locator(".badge")).to_have_text("running")
+
+    held = []
+    page.route(lambda url: urlparse(url).path == "/jobs" and "limit=" in url,
+               lambda route: held.append((route, route.fetch())), times=1)  # read now, answered later
+    page.get_by_label("Status").select_option("")
+    for _ in range(200):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    route, stale = held[0]
+    assert {job["job_id"]: job["status"] for job in stale.json()["items"]}[job_id] == "running"
+    expect(row(page, job_id).locator(".badge")).to_have_text("completed", timeout=30_000)  # told by the stream
+    with page.expect_response(lambda r: r.request == route.request):
+        route.fulfill(response=stale)  # then the list read before the end arrives
+    page.wait_for_function("() => !document.querySelector('#jobs-body').hasAttribute('aria-busy')")
+    expect(row(page, job_id).locator(".badge")).to_have_text("completed")
+    expect(row(page, job_id).get_by_role("cell").nth(7)).to_have_text(f"{sum(range(1, 6_001)):,}")
 
 
 def test_job_detail_timeline(page, seeded):

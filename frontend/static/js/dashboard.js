@@ -15,7 +15,16 @@ import {
 const PAGE_SIZE = 10;
 const POLL_MS = 2000; // only when the live stream is refused
 const state = { offset: 0, total: 0, status: "", stopStream: null, pollTimer: null, mine: new Set(), lastToken: null,
-  loads: 0 };
+  loads: 0, finals: new Map() };
+
+/** A terminal state is final: a list page read before a job ended must not draw it as running again. */
+function newest(job) {
+  if (isTerminal(job.status)) {
+    state.finals.set(job.job_id, job);
+    return job;
+  }
+  return state.finals.get(job.job_id) || job;
+}
 
 function toLogin() {
   window.location.replace(`/login?next=${encodeURIComponent(window.location.pathname + window.location.search)}`);
@@ -123,7 +132,8 @@ function reloadSoon() {
 }
 
 /** A job's new state from the stream (or a poll): update its row, announce its end once. */
-function applyJob(job) {
+function applyJob(update) {
+  const job = newest(update);
   const row = rowOf(job.job_id);
   if (!row) {
     // a job this page does not show yet (another tab, the API) that belongs on it
@@ -189,7 +199,7 @@ async function loadJobs() {
       const message = state.status ? `No ${state.status} jobs.` : "No jobs yet. Submit one above and watch it run.";
       body.replaceChildren(el("tr", {}, el("td", { class: "empty", colspan: "10", text: message })));
     } else {
-      body.replaceChildren(...page.items.map(jobRow));
+      body.replaceChildren(...page.items.map((job) => jobRow(newest(job))));
     }
     renderPager();
   } catch (error) {
