@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--params", help="the kind's params as a JSON object (GET /kinds shows each kind's)")
     parser.add_argument("--chunks", type=int, default=8, help="number of chunks (>= 1, default 8)")
     parser.add_argument("--kind", default="range_sum", help="job kind (default range_sum)")
+    parser.add_argument("--priority", default="low", choices=("high", "normal", "low"),
+                        help="scheduling priority (default low: batch work yields to interactive work)")
     parser.add_argument("--user", default="batch",
                         help="owner of the job: a user id, so it appears in that user's history (default: batch)")
     parser.add_argument("--redis-url", default=None, help="Redis of the service (default: REDIS_URL)")
@@ -188,7 +190,8 @@ def main(argv=None) -> int:
     except json.JSONDecodeError as exc:
         print(f"error: --params is not JSON: {exc}", file=sys.stderr)
         return 2
-    request = submission.JobRequest(args.kind, params, args.chunks, legacy=args.params is None)
+    request = submission.JobRequest(args.kind, params, args.chunks, legacy=args.params is None,
+                                    priority=args.priority)
     try:
         job = submission.prepare(args.user, request, limits.job_limits)
     except submission.InvalidInput as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,6 +68,17 @@ class ComputeSettings(BaseSettings):
     max_archive_members: int = Field(10_000, alias="MAX_ARCHIVE_MEMBERS", ge=1)
     max_archive_member_bytes: int = Field(256 << 20, alias="MAX_ARCHIVE_MEMBER_BYTES", ge=1024)
     max_archive_ratio: float = Field(200.0, alias="MAX_ARCHIVE_RATIO", ge=1)
+
+    # Scheduling (compute/scheduler.py): "fair" (priorities, fair share between owners, admission
+    # control) or "fifo" (every chunk into Ray at once, as earlier versions did).
+    scheduler: Literal["fair", "fifo"] = Field("fair", alias="SCHEDULER")
+    # Chunk tasks in Ray at once, over all runner shards; 0: twice the cluster's CPUs (at least 4),
+    # following nodes as they join and leave. The rest wait in the service's queue.
+    max_inflight_chunks: int = Field(0, alias="MAX_INFLIGHT_CHUNKS", ge=0)
+    # A job that has had no chunk launched for this long counts one priority level higher (low never starves).
+    scheduler_aging_seconds: float = Field(10.0, alias="SCHEDULER_AGING_SECONDS", gt=0)
+    # Extra slots for chunks of high-priority (interactive) jobs that need only CPUs; 0: none.
+    interactive_slots: int = Field(2, alias="INTERACTIVE_SLOTS", ge=0)
 
     @property
     def job_limits(self) -> JobLimits:

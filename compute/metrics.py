@@ -35,6 +35,7 @@ NAMES = {
     "chunk_duration": PREFIX + "chunk_duration_seconds",
     "job_duration": PREFIX + "job_duration_seconds",
     "active_jobs": PREFIX + "active_jobs",
+    "queued_chunks": PREFIX + "queued_chunks",
 }
 
 
@@ -46,6 +47,7 @@ class _Metrics:
     chunk_duration: Any
     job_duration: Any
     active_jobs: Any
+    queued_chunks: Any
 
 
 _lock = threading.Lock()
@@ -70,6 +72,8 @@ def _create() -> _Metrics:
                                "in seconds, by kind and status.", boundaries=JOB_DURATION_BOUNDARIES,
                                tag_keys=("kind", "status")),
         active_jobs=Gauge(NAMES["active_jobs"], "Jobs the job runner is running right now."),
+        queued_chunks=Gauge(NAMES["queued_chunks"], "Chunks waiting in the scheduler's queue, by job priority.",
+                            tag_keys=("priority",)),
     )
 
 
@@ -135,3 +139,11 @@ def chunks_completed(kind: str, durations_s: Sequence[float]) -> None:
 
 def set_active_jobs(n: int) -> None:
     _safely(lambda m: m.active_jobs.set(n))
+
+
+def set_queued_chunks(counts: dict[str, int]) -> None:
+    def record(m: _Metrics) -> None:
+        for priority, n in counts.items():
+            m.queued_chunks.set(n, tags={"priority": priority})
+
+    _safely(record)

@@ -59,6 +59,8 @@ class JobRecord(BaseModel):
     detail: Optional[str] = None
     cached: bool = False  # a completed copy of an earlier job's result (RESULT_CACHE_SECONDS)
     retry_of: Optional[str] = None  # the failed or cancelled job this one retries (POST /jobs/{id}/retry)
+    priority: str = "normal"  # high, normal or low (compute/scheduler.py)
+    queue_position: Optional[int] = None  # while pending: its place among the jobs waiting (1 = next)
     created_at: float
     started_at: Optional[float] = None
     completed_at: Optional[float] = None

@@ -1,5 +1,9 @@
 """The job runner: fans a job out into one Ray task per chunk, records progress, combines the result.
 
+Chunks go into Ray through the scheduler (``compute/scheduler.py``): at most MAX_INFLIGHT_CHUNKS at
+once, the next one by priority and fair share between owners. A job stays ``pending`` (showing its
+queue place) until its first chunk is launched.
+
 It runs as one detached async actor, so jobs keep running when an HTTP replica restarts, and on
 (re)start it resumes every job Redis still lists as pending or running, reusing chunks that had
 already finished. It writes every state change of a job itself (start, progress batches, the final
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass, field
 
 import ray
 from ray.exceptions import RayError
@@ -24,15 +29,26 @@ from compute.kinds import ChunkSpec, UnknownKind, get_kind
 from compute.kinds.context import JobContext
 from compute.records import ChunkFact, JobRecord, JobStatus
 from compute.retrying import until_redis_answers
+from compute.scheduler import Dispatcher
 from compute.storage.jobs import JobStore, RedisError
 from compute.submission import remember_result
-from compute.tasks import OutputTooLarge, combine_outputs, combine_task, run_chunk, warm_up
+from compute.tasks import InteractiveLane, OutputTooLarge, combine_outputs, combine_task, run_chunk, warm_up
 
 RUNNER_NAME = "job-runner"
 SWEEP_SECONDS = 15.0
 ARTIFACT_SWEEP_EVERY = 20  # sweeps: the artifact store is tidied every 5 minutes
 PROGRESS_INTERVAL_SECONDS = 0.05
+CAPACITY_SECONDS = 2.0  # how often the in-flight budget follows the cluster's CPUs
+QUEUE_VIEW_SECONDS = 1.0  # how often pending jobs' queue places and the queued-chunks gauge are written
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class FirstLaunch:
+    """Set when a job's first chunk goes into Ray: the job is running and its time budget starts."""
+
+    kind: str
+    event: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
@@ -43,8 +59,22 @@ class JobRunner:
                               key_prefix=self.settings.redis_key_prefix)
         self.jobs: dict[str, asyncio.Task] = {}
         self.reporting: dict[str, asyncio.Task] = {}  # each job's progress write in flight
+        self.first_launch: dict[str, FirstLaunch] = {}
         self.recovered = False
         self.orphans: set[str] = set()  # artifact folders whose job record was gone at the last tidy-up
+        self.capacity = self._budget(ray.cluster_resources().get("CPU", 0.0))
+        settings = self.settings
+        self.dispatcher = Dispatcher(lambda: self.capacity, policy=settings.scheduler,
+                                     aging_seconds=settings.scheduler_aging_seconds,
+                                     lane_slots=settings.interactive_slots, on_start=self._started)
+        self.lane = None
+        if settings.interactive_slots and settings.scheduler == "fair":
+            self.lane = InteractiveLane.options(max_concurrency=settings.interactive_slots).remote()
+
+    def _budget(self, cpus: float) -> int:
+        """MAX_INFLIGHT_CHUNKS, or twice the cluster's CPUs (at least 4, so an autoscaler sees demand
+        when the cluster has no worker yet)."""
+        return self.settings.max_inflight_chunks or max(4, int(2 * cpus))
 
     async def recover(self, min_age: float = 0.0) -> int:
         """Resume every job that Redis lists as active and this runner is not running; from then on,
@@ -55,6 +85,8 @@ class JobRunner:
             loop = asyncio.get_running_loop()
             loop.create_task(self._sweep_forever())
             loop.create_task(self._warm_up())
+            loop.create_task(self._follow_cluster())
+            loop.create_task(self._show_queue_forever())
         resumed = 0
         for job_id in await self.store.active_job_ids(created_before=time.time() - min_age):
             if job_id not in self.jobs:
@@ -86,6 +118,61 @@ class JobRunner:
         doomed, self.orphans = gone & self.orphans, gone - self.orphans
         return await asyncio.to_thread(artifacts.sweep, lambda job_id: job_id not in doomed,
                                        self.settings.job_ttl_seconds)
+
+    async def _follow_cluster(self) -> None:
+        """Keep the in-flight budget at its setting as nodes join and leave."""
+        while True:
+            await asyncio.sleep(CAPACITY_SECONDS)
+            try:
+                cpus = (await asyncio.to_thread(ray.cluster_resources)).get("CPU", 0.0)
+            except RayError as exc:  # pragma: no cover - the GCS away for a moment
+                log.warning("cluster resources unknown: %s", type(exc).__name__)
+                continue
+            self.capacity = self._budget(cpus)
+            self.dispatcher.pump()
+
+    async def _show_queue_forever(self) -> None:
+        while True:
+            await asyncio.sleep(QUEUE_VIEW_SECONDS)
+            try:
+                await self.show_queue()
+            except RedisError as exc:
+                log.warning("queue places not written: %s", type(exc).__name__)
+
+    async def show_queue(self) -> int:
+        """Write each waiting job's place and what it waits for (its record's ``queue_position`` and
+        ``detail``, with their change events) and set the queued-chunks gauge; returns how many
+        records changed."""
+        queued = self.dispatcher.queued()
+        metrics.set_queued_chunks(queued)
+        busy = f"{self.dispatcher.inflight:,} of {self.capacity:,} chunk slots busy"
+        writes = []
+        for job_id, (place, ahead) in self.dispatcher.positions().items():
+            detail = (f"Queued: {ahead:,} chunk{'s' if ahead != 1 else ''} of other jobs wait ahead of it "
+                      f"({busy})." if ahead else f"Queued: next to start ({busy}).")
+            writes.append(self.store.show_queue_place(job_id, place, detail))
+        return sum(await asyncio.gather(*writes))
+
+    async def queue_stats(self) -> dict:
+        """The scheduler as /monitoring/cluster shows it."""
+        fair = self.settings.scheduler == "fair"
+        return {"policy": self.settings.scheduler, "max_inflight_chunks": self.capacity if fair else None,
+                "inflight_chunks": self.dispatcher.inflight, "interactive_inflight": self.dispatcher.lane_inflight,
+                "queued_chunks": self.dispatcher.queued()}
+
+    def _started(self, job_id: str) -> None:
+        """A job's first chunk went into Ray: it is running from now on (and its time budget starts)."""
+        start = self.first_launch.get(job_id)
+        if start is not None:
+            start.event.set()
+            asyncio.get_running_loop().create_task(self._mark_running(job_id, start.kind))
+
+    async def _mark_running(self, job_id: str, kind: str) -> None:
+        try:
+            if await self.store.mark_running(job_id):
+                metrics.job_submitted(kind)
+        except RedisError as exc:  # its final write still records when it started
+            log.warning("job %s not marked running: %s", job_id, type(exc).__name__)
 
     @staticmethod
     async def _warm_up() -> None:
@@ -166,12 +253,10 @@ class JobRunner:
             log.warning("could not record %d chunk(s) of job %s: %s", len(facts), job_id, type(exc).__name__)
 
     async def _run(self, job_id: str) -> None:
-        started, record, stored, inputs = await self.store.start_job(job_id)
+        record, stored, inputs = await self.store.load_job(job_id)
         if record is None or record.status.terminal:
             await self.store.forget_active(job_id)
             return
-        if started:
-            metrics.job_submitted(record.kind)
         try:
             kind = get_kind(record.kind)
         except UnknownKind:
@@ -182,24 +267,63 @@ class JobRunner:
                                 JobContext(job_id, ArtifactStore.from_settings(self.settings)))
         specs = [ChunkSpec(index, chunk_input) for index, chunk_input in enumerate(inputs)]
         done = {i: f for i, f in stored.items() if f.status == "completed"}
-        # One task name per kind: Ray keeps per-name task metrics in every process (and in the
-        # metrics agent), so a name per job or chunk grew memory without bound (~100 KB per job).
-        chunk_task = run_chunk.options(name=f"chunk:{kind.name}", max_retries=self.settings.chunk_max_retries,
-                                       **kind.ray_options())
         pending: dict[asyncio.Future, ChunkSpec] = {}
         refs: dict[asyncio.Future, ray.ObjectRef] = {}
+        launches = []
+        loop = asyncio.get_running_loop()
         for spec in specs:
-            if spec.index in done:
-                continue
-            ref = chunk_task.remote(kind.name, job_id, spec.index, spec.input)
-            future = asyncio.wrap_future(ref.future())
-            pending[future], refs[future] = spec, ref
-            if len(pending) % 100 == 0:
-                await asyncio.sleep(0)  # a big job's fan-out must not stall the other jobs' progress
+            if spec.index not in done:
+                future = loop.create_future()  # resolved with the chunk's outcome once it has run
+                pending[future] = spec
+                launches.append(self._launcher(kind, job_id, spec, future, refs))
+        lane = self.lane is not None and not (kind.num_gpus or kind.memory or kind.resources)
+        self.first_launch[job_id] = FirstLaunch(kind.name)
+        try:
+            self.dispatcher.add(job_id, record.owner, record.priority, launches, lane=lane)
+            await self._collect(record, kind, specs, done, pending, refs)
+        finally:
+            self.dispatcher.drop(job_id)
+            self.first_launch.pop(job_id, None)
+
+    def _launcher(self, kind, job_id: str, spec: ChunkSpec, future: asyncio.Future, refs: dict):
+        """The scheduler's launch(lane) for one chunk: put it into Ray, on a regular slot or on the
+        interactive lane, and hand its outcome to ``future``."""
+
+        def launch(lane: bool) -> None:
+            if lane:
+                ref = self.lane.run.options(name=f"chunk:{kind.name}").remote(kind.name, job_id, spec.index, spec.input)
+            else:
+                # One task name per kind: Ray keeps per-name task metrics in every process (and in the
+                # metrics agent), so a name per job or chunk grew memory without bound (~100 KB per job).
+                ref = run_chunk.options(name=f"chunk:{kind.name}", max_retries=self.settings.chunk_max_retries,
+                                        **kind.ray_options()).remote(kind.name, job_id, spec.index, spec.input)
+            refs[future] = ref
+            outcome = asyncio.wrap_future(ref.future())
+
+            def ended(outcome: asyncio.Future) -> None:
+                self.dispatcher.ended(job_id, lane)
+                if future.done():
+                    _consume_outcome(outcome)
+                elif outcome.cancelled():
+                    future.cancel()
+                elif outcome.exception() is not None:
+                    future.set_exception(outcome.exception())
+                else:
+                    future.set_result(outcome.result())
+
+            outcome.add_done_callback(ended)
+
+        return launch
+
+    async def _collect(self, record: JobRecord, kind, specs: list[ChunkSpec], done: dict, pending: dict,
+                       refs: dict) -> None:
+        job_id = record.job_id
         facts: dict[int, ChunkFact] = {}
         budget = kind.time_budget(self.settings)
-        deadline = time.monotonic() + budget
         try:
+            if pending:  # the time budget starts when the first chunk goes into Ray, not in the queue
+                await self.first_launch[job_id].event.wait()
+            deadline = time.monotonic() + budget
             await collect_chunks(
                 pending, facts, timeout=budget,
                 interval=PROGRESS_INTERVAL_SECONDS,
@@ -208,11 +332,13 @@ class JobRunner:
                 on_progress=lambda unreported: self._report_progress(job_id, unreported),
             )
         except asyncio.CancelledError as stop:
+            self.dispatcher.drop(job_id)
             self._cancel(refs)
             detail = stop.args[0] if stop.args else "Cancelled."
             await self._finish_until_stored(record, JobStatus.cancelled, detail=detail, facts=facts.values())
             raise
         except JobFailed as failure:
+            self.dispatcher.drop(job_id)
             self._cancel(refs)
             await self._finish_until_stored(record, JobStatus.failed, detail=str(failure), facts=facts.values())
             return
@@ -247,7 +373,7 @@ class JobRunner:
 
     @staticmethod
     def _cancel(refs: dict) -> None:
-        for future, ref in refs.items():
+        for future, ref in list(refs.items()):
             if not future.done():
                 ray.cancel(ref, recursive=False)
             future.add_done_callback(_consume_outcome)  # nobody awaits it any more

@@ -21,6 +21,7 @@ from compute.artifacts import ArtifactStore
 from compute.config import JobLimits
 from compute.kinds import InvalidParams, JobKind, UnknownKind, get_kind, kind_names
 from compute.kinds.context import JobContext
+from compute.scheduler import PRIORITIES
 from compute.records import JobRecord, JobStatus
 from compute.storage.jobs import JobStore
 
@@ -68,6 +69,7 @@ class JobRequest:
     params: Any
     chunks: int
     legacy: bool = False  # the README's {n, chunks, kind} body: problems name its bare fields
+    priority: str = "normal"  # high, normal or low (compute/scheduler.py)
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ def check(request: JobRequest, limits: JobLimits, owner: str,
           artifacts: Optional[ArtifactStore] = None) -> tuple[JobKind, BaseModel]:
     """The job's kind and validated params; raises InvalidInput naming the first field outside what
     is allowed, UploadNotFound for an upload that is not the owner's."""
+    if request.priority not in PRIORITIES:
+        raise InvalidInput("priority", f"must be one of: {', '.join(PRIORITIES)}", "invalid_priority")
     try:
         kind = get_kind(request.kind)
     except UnknownKind:
@@ -134,7 +138,8 @@ def prepare(owner: str, request: JobRequest, limits: JobLimits,
     if not inputs:
         raise InvalidInput("params", f"{kind.name} found nothing to compute in these params", "no_chunks")
     record = JobRecord(job_id=job_id, owner=owner, kind=kind.name, params=params.model_dump(mode="json"),
-                       chunks=request.chunks, total_chunks=len(inputs), created_at=time.time())
+                       chunks=request.chunks, total_chunks=len(inputs), created_at=time.time(),
+                       priority=request.priority)
     return PreparedJob(record, inputs)
 
 
@@ -210,7 +215,7 @@ async def retry(store: JobStore, hand_off: HandOff, original: JobRecord, *, inde
     done = [f for f in (await store.get_chunk_facts(original.job_id)).values() if f.status == "completed"]
     record = JobRecord(job_id=str(uuid.uuid4()), owner=original.owner, kind=original.kind, params=original.params,
                        chunks=original.chunks, total_chunks=len(inputs), created_at=time.time(),
-                       retry_of=original.job_id)
+                       retry_of=original.job_id, priority=original.priority)
     await asyncio.to_thread(artifacts.copy_artifacts, original.job_id, record.job_id)
     if not await store.create_job(record, inputs=inputs, index_owner=index_owner, max_active=max_active):
         await asyncio.to_thread(artifacts.delete_job, record.job_id)

@@ -55,8 +55,7 @@ def check_output_size(value: Any, what: str, limit: int) -> None:
                              "write large outputs as an artifact (ctx.write_artifact) and return its name")
 
 
-@ray.remote(num_cpus=1)
-def run_chunk(kind_name: str, job_id: str, index: int, chunk_input: Any) -> dict:
+def compute_chunk(kind_name: str, job_id: str, index: int, chunk_input: Any) -> dict:
     """Compute one chunk and return what happened (``ChunkFact`` fields): the runner collects it
     and reports progress.
 
@@ -93,6 +92,19 @@ def run_chunk(kind_name: str, job_id: str, index: int, chunk_input: Any) -> dict
     if isinstance(chunk_input, dict):
         fact |= {"start": chunk_input.get("start"), "end": chunk_input.get("end")}
     return fact
+
+
+run_chunk = ray.remote(num_cpus=1)(compute_chunk)
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
+class InteractiveLane:
+    """The scheduler's interactive lane (compute/scheduler.py): a long-lived process that runs chunks
+    of high-priority jobs in its threads, needing no CPU of its own, so a demo job never waits for a
+    busy CPU to free (the OS time-slices it with the chunks already running) nor for a worker to start."""
+
+    def run(self, kind_name: str, job_id: str, index: int, chunk_input: Any) -> dict:
+        return compute_chunk(kind_name, job_id, index, chunk_input)
 
 
 def combine_outputs(kind_name: str, job_id: str, outputs: list) -> Any:

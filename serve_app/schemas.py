@@ -19,6 +19,13 @@ def iso_time(ts: Optional[float]) -> Optional[datetime]:
     return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc)
 
 
+Priority = Literal["high", "normal", "low"]
+DemoPriority = Literal["high"]
+PRIORITY_HELP = ("Scheduling priority: higher takes free chunk slots first; a job waiting long is raised "
+                 "(aging), so low work still finishes. Batch submissions default to low.")
+DEMO_PRIORITY_HELP = "Demo jobs are interactive: always high."
+
+
 class JobCreate(BaseModel):
     """A job for signed-in users. The OpenAPI schema shows the configured maxima (MAX_N, MAX_CHUNKS)
     and the registered kinds."""
@@ -32,13 +39,16 @@ class JobCreate(BaseModel):
                       "`GET /kinds` describes them).")
     use_cache: bool = Field(True, description="Let a completed job of yours with the same kind, n and chunks "
                             "answer (RESULT_CACHE_SECONDS; deterministic kinds): false always computes afresh.")
+    priority: Priority = Field("normal", description=PRIORITY_HELP)
 
     def to_request(self) -> JobRequest:
-        return JobRequest(self.kind, {"n": self.n}, self.chunks, legacy=True)
+        return JobRequest(self.kind, {"n": self.n}, self.chunks, legacy=True, priority=self.priority)
 
 
 class DemoJobCreate(JobCreate):
     """A demo job (no account). Maxima: DEMO_MAX_N, DEMO_MAX_CHUNKS."""
+
+    priority: DemoPriority = Field("high", description=DEMO_PRIORITY_HELP)
 
 
 def legacy_kind_names(demo: bool = False) -> list[str]:
@@ -66,7 +76,7 @@ def _params_model(prefix: str, kind: JobKind) -> type[BaseModel]:
     return create_model(job_model_name(kind, prefix).removesuffix("Job") + "Params", __base__=kind.Params)
 
 
-def _kind_job_model(kind: JobKind, prefix: str) -> type[BaseModel]:
+def _kind_job_model(kind: JobKind, prefix: str, demo: bool) -> type[BaseModel]:
     """``{"kind": <name>, "params": <the kind's Params>, "chunks", "use_cache"}`` for one kind; a
     model of its own per route (``prefix``), so the schema can show each route's maxima
     (``app.install_openapi_limits``)."""
@@ -81,8 +91,10 @@ def _kind_job_model(kind: JobKind, prefix: str) -> type[BaseModel]:
                                "at most MAX_CHUNKS (DEMO_MAX_CHUNKS for demo jobs) and the kind's own maximum.")),
         use_cache=(bool, Field(True, description="Let a completed job of yours with the same kind, params and "
                                "chunks answer (RESULT_CACHE_SECONDS; deterministic kinds).")),
+        priority=(DemoPriority, Field("high", description=DEMO_PRIORITY_HELP)) if demo else
+                 (Priority, Field("normal", description=PRIORITY_HELP)),
     )
-    model.to_request = lambda self: JobRequest(self.kind, self.params, self.chunks)
+    model.to_request = lambda self: JobRequest(self.kind, self.params, self.chunks, priority=self.priority)
     return model
 
 
@@ -95,7 +107,7 @@ def job_body_type(legacy: type[JobCreate], prefix: str = "", demo: bool = False)
     """A job body: the README's ``{n, chunks, kind}`` (``legacy``), or ``{kind, params, chunks}``,
     one model per registered kind, discriminated by ``kind`` (so the schema shows every kind's
     params and limits); for ``demo`` jobs, only the kinds open to them."""
-    models = [_kind_job_model(kind, prefix) for _, kind in sorted(registry().items())
+    models = [_kind_job_model(kind, prefix, demo) for _, kind in sorted(registry().items())
               if not demo or (kind.demo and not kind.upload_fields)]
     kinded = models[0] if len(models) == 1 else Annotated[Union[tuple(models)], Field(discriminator="kind")]
     return Annotated[Union[Annotated[legacy, Tag("legacy")], Annotated[kinded, Tag("kinded")]],
@@ -211,6 +223,9 @@ class JobOut(BaseModel):
     duration_ms: Optional[int] = None
     is_cached: bool = Field(False, description="A completed copy of an earlier identical job's result.")
     retry_of: Optional[str] = Field(None, description="The failed or cancelled job this one retries.")
+    priority: Priority = Field("normal", description="Its scheduling priority.")
+    queue_position: Optional[int] = Field(None, description="While pending: its approximate place among the "
+                                          "jobs waiting for chunk slots (1 = next); `detail` says what it waits for.")
 
     @classmethod
     def from_record(cls, record: JobRecord) -> "JobOut":
@@ -232,6 +247,8 @@ class JobOut(BaseModel):
             duration_ms=record.duration_ms,
             is_cached=record.cached,
             retry_of=record.retry_of,
+            priority=record.priority,
+            queue_position=record.queue_position if record.status is JobStatus.pending else None,
         )
 
 
@@ -340,6 +357,15 @@ class NodeOut(BaseModel):
     cpus: float
 
 
+class SchedulerOut(BaseModel):
+    policy: Literal["fair", "fifo"] = Field(description="SCHEDULER")
+    max_inflight_chunks: Optional[int] = Field(description="Chunk tasks allowed in Ray at once (MAX_INFLIGHT_CHUNKS, "
+                                               "or twice the cluster's CPUs); null (no bound) under fifo.")
+    inflight_chunks: int = Field(description="Chunk tasks in Ray now, on the regular slots.")
+    interactive_inflight: int = Field(description="Chunks of high-priority jobs on the interactive lane now.")
+    queued_chunks: dict[str, int] = Field(description="Chunks waiting in the service's queue, by job priority.")
+
+
 class ClusterOut(BaseModel):
     nodes_alive: int
     nodes: list[NodeOut]
@@ -351,6 +377,7 @@ class ClusterOut(BaseModel):
     jobs_failed: int
     jobs_cancelled: int
     chunks_per_second: float
+    scheduler: Optional[SchedulerOut] = Field(None, description="null while the job runner does not answer.")
 
 
 class Credentials(BaseModel):

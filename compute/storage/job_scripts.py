@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from compute.storage.keys import LUA_KEY_FUNCTIONS
 
-__all__ = ["CHUNKS_DONE", "CREATE", "FINISH", "MARK_RUNNING"]
+__all__ = ["CHUNKS_DONE", "CREATE", "FINISH", "MARK_RUNNING", "QUEUE_PLACE"]
 
 # Only owners whose jobs are indexed (``owner:{o}:jobs`` lists the job; demo jobs are not) have
 # status indexes.
@@ -95,7 +95,7 @@ return 1
 """
 
 MARK_RUNNING = _INDEXES + """
--- Move a pending job to running.
+-- Move a pending job to running (its first chunk has gone into Ray); clears its queue place.
 -- KEYS[1] job      P job:{id}
 -- KEYS[2] channel  P job-events:{id}
 -- ARGV[1] prefix P; ARGV[2] job id; ARGV[3] started_at (epoch s); ARGV[4] ttl (s) of the status index
@@ -104,11 +104,28 @@ MARK_RUNNING = _INDEXES + """
 local job, channel = unpack(KEYS)
 local p, id, started, ttl = unpack(ARGV)
 if redis.call('HGET', job, 'status') ~= 'pending' then return 0 end
-redis.call('HSET', job, 'status', 'running', 'started_at', started)
+redis.call('HSET', job, 'status', 'running', 'started_at', started, 'queue_position', '', 'detail', '')
 local owner, created, done = unpack(redis.call('HMGET', job, 'owner', 'created_at', 'completed_chunks'))
 if indexed(p, owner, id) then move_status(p, owner, id, 'pending', 'running', created, ttl) end
 redis.call('PUBLISH', channel, cjson.encode({job_id=id, owner=owner, status='running',
   completed_chunks=tonumber(done)}))
+return 1
+"""
+
+QUEUE_PLACE = """
+-- Show a pending job's place in the scheduler's queue and what it waits for.
+-- KEYS[1] job      P job:{id}
+-- KEYS[2] channel  P job-events:{id}
+-- ARGV[1] job id; ARGV[2] queue position (1 = next); ARGV[3] detail
+-- Returns 1: written, event published; 0: not pending, or nothing changed: nothing written.
+local job, channel = unpack(KEYS)
+local id, position, detail = unpack(ARGV)
+local status, owner, old_position, old_detail, done = unpack(redis.call('HMGET', job, 'status', 'owner',
+  'queue_position', 'detail', 'completed_chunks'))
+if status ~= 'pending' or (old_position == position and old_detail == detail) then return 0 end
+redis.call('HSET', job, 'queue_position', position, 'detail', detail)
+redis.call('PUBLISH', channel, cjson.encode({job_id=id, owner=owner, status=status,
+  completed_chunks=tonumber(done) or 0}))
 return 1
 """
 

@@ -69,6 +69,7 @@ class JobStore:
         self._mark_running = self.redis.register_script(job_scripts.MARK_RUNNING)
         self._chunks_done = self.redis.register_script(job_scripts.CHUNKS_DONE)
         self._finish = self.redis.register_script(job_scripts.FINISH)
+        self._queue_place = self.redis.register_script(job_scripts.QUEUE_PLACE)
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -96,22 +97,17 @@ class JobStore:
                 _encode_json(inputs), *fields]
         return await self._create(keys=keys, args=args) == 1
 
-    async def start_job(self, job_id: str) -> tuple[bool, Optional[JobRecord], dict[int, ChunkFact], Optional[list]]:
-        """Mark a pending job running and read its record, finished chunks and chunk inputs, in one
-        round trip.
-
-        Returns (whether this call started it, the record, the chunk facts already stored, the
-        inputs: None for a record stored before inputs were)."""
+    async def mark_running(self, job_id: str) -> bool:
+        """Move a pending job to running (its first chunk went into Ray); False if it was not pending."""
         k = self.keys
-        async with self.redis.pipeline(transaction=False) as pipe:
-            await self._mark_running(keys=[k.job(job_id), k.events(job_id)],
-                                     args=[k.prefix, job_id, time.time(), self.ttl], client=pipe)
-            pipe.hgetall(k.job(job_id))
-            pipe.hgetall(k.chunks(job_id))
-            pipe.get(k.inputs(job_id))
-            started, record, chunks, inputs = await pipe.execute()
-        facts = {int(i): ChunkFact.model_validate_json(v) for i, v in chunks.items()}
-        return bool(started), _decode_record(record), facts, (json.loads(inputs) if inputs else None)
+        return await self._mark_running(keys=[k.job(job_id), k.events(job_id)],
+                                        args=[k.prefix, job_id, time.time(), self.ttl]) == 1
+
+    async def show_queue_place(self, job_id: str, position: int, detail: str) -> bool:
+        """Write a pending job's place in the queue and what it waits for; False when it is not
+        pending or both are unchanged."""
+        k = self.keys
+        return await self._queue_place(keys=[k.job(job_id), k.events(job_id)], args=[job_id, position, detail]) == 1
 
     async def record_chunks_done(self, job_id: str, facts: Iterable[ChunkFact]) -> int:
         """Store finished chunks once each; returns the new completed count, or 0 if nothing changed."""
@@ -163,6 +159,18 @@ class JobStore:
 
     async def get_job(self, job_id: str) -> Optional[JobRecord]:
         return _decode_record(await self.redis.hgetall(self.keys.job(job_id)))
+
+    async def load_job(self, job_id: str) -> tuple[Optional[JobRecord], dict[int, ChunkFact], Optional[list]]:
+        """What the runner needs to run a job, in one round trip: the record, the chunk facts already
+        stored and the chunk inputs (None for a record stored before inputs were)."""
+        k = self.keys
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(k.job(job_id))
+            pipe.hgetall(k.chunks(job_id))
+            pipe.get(k.inputs(job_id))
+            record, chunks, inputs = await pipe.execute()
+        facts = {int(i): ChunkFact.model_validate_json(v) for i, v in chunks.items()}
+        return _decode_record(record), facts, (json.loads(inputs) if inputs else None)
 
     async def get_jobs(self, job_ids: Iterable[str]) -> list[JobRecord]:
         async with self.redis.pipeline(transaction=False) as pipe:

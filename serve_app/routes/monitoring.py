@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from compute.records import JobStatus
 from serve_app import __version__
 from serve_app.deps import Ctx
-from serve_app.schemas import ClusterOut, HealthOut, NodeOut, ReadinessOut, ServiceStatsOut
+from serve_app.schemas import ClusterOut, HealthOut, NodeOut, ReadinessOut, SchedulerOut, ServiceStatsOut
 
 router = APIRouter(prefix="/monitoring", tags=["monitoring"])
 HEALTH_TIMEOUT_SECONDS = 3
@@ -89,13 +89,23 @@ def _ray_snapshot() -> dict:
     }
 
 
+async def _scheduler(ctx) -> SchedulerOut | None:
+    """The runner's scheduler figures; None while the runner does not answer (the rest still shows)."""
+    try:
+        runner = await ctx.existing_runner()
+        return SchedulerOut(**await asyncio.wait_for(runner.queue_stats.remote(), HEALTH_TIMEOUT_SECONDS))
+    except Exception:  # no runner yet, or it is restarting
+        return None
+
+
 @router.get("/cluster", response_model=ClusterOut, summary="Nodes, CPUs in use and job figures",
             responses={503: {"description": "Redis or Ray is unreachable."}})
 async def get_cluster(ctx: Ctx) -> ClusterOut:
     cached = _cluster_cache.get("value")
     if cached and time.monotonic() - _cluster_cache["at"] < 1.0:
         return cached
-    snapshot, stats = await asyncio.gather(asyncio.to_thread(_ray_snapshot), ctx.store.service_stats())
+    snapshot, stats, scheduler = await asyncio.gather(asyncio.to_thread(_ray_snapshot), ctx.store.service_stats(),
+                                                      _scheduler(ctx))
     counters = stats["counters"]
     value = ClusterOut(
         nodes_alive=sum(1 for n in snapshot["nodes"] if n.alive),
@@ -108,6 +118,7 @@ async def get_cluster(ctx: Ctx) -> ClusterOut:
         jobs_failed=counters.get("failed", 0),
         jobs_cancelled=counters.get("cancelled", 0),
         chunks_per_second=round(stats["chunks_per_second"], 2),
+        scheduler=scheduler,
     )
     _cluster_cache.update(value=value, at=time.monotonic())
     return value

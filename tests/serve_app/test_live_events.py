@@ -182,7 +182,7 @@ def test_a_job_stream_sends_every_chunk_before_done_when_the_record_is_ahead(red
         ctx = SimpleNamespace(events=EventHub(StatusCache()), store=JobStore(redis_url, key_prefix=unique_prefix()))
         job = record("owner-x", chunks=8)
         await ctx.store.create_job(job)
-        await ctx.store.start_job(job.job_id)
+        await ctx.store.mark_running(job.job_id)
         await ctx.store.record_chunks_done(job.job_id, [fact(i) for i in range(5)])
         stream = _one_job(ctx, job.job_id, job.owner, with_chunks=True)
         try:

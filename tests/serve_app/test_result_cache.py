@@ -20,7 +20,7 @@ async def _run(redis_url: str, scenario, **env):
 
 async def _complete(ctx: AppContext, job_id: str, result: int) -> None:
     """What the runner does when a job's chunks are in."""
-    await ctx.store.start_job(job_id)
+    await ctx.store.mark_running(job_id)
     record = await ctx.store.get_job(job_id)
     await ctx.store.finish(record, JobStatus.completed, result=result)
     await remember_result(ctx.store, record, ctx.settings.result_cache_seconds)

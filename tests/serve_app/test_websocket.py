@@ -214,7 +214,7 @@ def test_one_message_per_write_then_done_and_the_subscription_is_released(own_re
                 assert await receive(socket) == {"type": "connected", "job_id": record.job_id}
                 assert (await receive(socket))["job"]["status"] == "pending"
                 assert ctx.events.subscriber_count() == before + 1
-                await ctx.store.start_job(record.job_id)
+                await ctx.store.mark_running(record.job_id)
                 assert (await receive(socket))["job"]["status"] == "running"
                 await ctx.store.record_chunks_done(record.job_id, [ChunkFact(index=0, start=1, end=50, status="completed",
                                                                             result=1275)])

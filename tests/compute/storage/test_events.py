@@ -32,7 +32,7 @@ def test_all_job_events_follows_every_job_of_the_namespace(redis_url):
             await neighbour.create_job(theirs)
             await store.create_job(a)
             await store.create_job(b, index_owner=False)
-            await store.start_job(a.job_id)
+            await store.mark_running(a.job_id)
             await store.record_chunks_done(a.job_id, [fact(0)])
             assert await take(events, 4) == [  # the neighbour's job, created first, is not among them
                 JobEvent(a.job_id, me, "pending", 0, ()), JobEvent(b.job_id, me, "pending", 0, ()),

@@ -51,14 +51,14 @@ def test_two_prefixes_on_one_redis_share_nothing(redis_url, pair):
             # jobs, their indexes, the active-job limit, counters and events
             job = record(user_id)
             assert await one.jobs.create_job(job, max_active=1)
-            await one.jobs.start_job(job.job_id)
+            await one.jobs.mark_running(job.job_id)
             assert await two.jobs.get_job(job.job_id) is None
             assert await two.jobs.get_jobs([job.job_id]) == []
             assert job.job_id not in await two.jobs.active_job_ids()
             assert await two.jobs.owner_job_ids(user_id, 0, 10) == (0, [])
             assert await two.jobs.owner_active_count(user_id) == 0
             assert await two.jobs.create_job(record(user_id), max_active=1)  # not held back by one's job
-            assert not (await two.jobs.start_job(job.job_id))[0]  # two cannot move one's job
+            assert not await two.jobs.mark_running(job.job_id)  # two cannot move one's job
             assert await two.jobs.record_chunks_done(job.job_id, []) == 0
             counters = (await two.jobs.service_stats())["counters"]
             assert counters.get("total_jobs", 0) == stats_two.get("total_jobs", 0) + 1  # its own job only

@@ -69,7 +69,7 @@ def test_status_indexes_follow_every_state_change(redis_url):
         for job in jobs:
             await store.create_job(job)
         for job in jobs[:3]:
-            started, _, _, _ = await store.start_job(job.job_id)
+            started = await store.mark_running(job.job_id)
             assert started
         await store.finish(jobs[0], JobStatus.completed, result=2, facts=[fact(0), fact(1)])
         await store.finish(jobs[1], JobStatus.cancelled, detail="by test")
@@ -91,7 +91,7 @@ def test_demo_jobs_get_no_owner_indexes(redis_url):
     async def scenario(store):
         job = record(me)
         await store.create_job(job, index_owner=False)
-        await store.start_job(job.job_id)
+        await store.mark_running(job.job_id)
         await store.finish(job, JobStatus.completed, result=1)
         owner_keys = await store.redis.keys(store.keys.owner_jobs(me).removesuffix("jobs") + "*")
         assert owner_keys == [store.keys.owner_stats(me)]  # counters only
@@ -103,11 +103,11 @@ def test_demo_jobs_get_no_owner_indexes(redis_url):
 # Every public method of JobStore, by what it does to job records. A method not listed here fails
 # test_every_public_method_is_classified: decide what it is, and give it a call below.
 
-RECORD_WRITES = {"create_job", "start_job", "record_chunks_done", "finish"}
+RECORD_WRITES = {"create_job", "mark_running", "show_queue_place", "record_chunks_done", "finish"}
 INDEX_CLEANUP = {"forget_active", "forget_from_status_index", "remember_result"}  # writes that change no record
 READS = {"get_job", "get_jobs", "get_chunk_facts", "get_chunk_facts_for", "active_job_ids", "owner_job_ids",
          "owner_job_ids_by_status", "owner_active_count", "owner_stats", "service_stats", "ping", "cached_result",
-         "existing_job_ids", "get_chunk_inputs", "get_chunk_progress"}
+         "existing_job_ids", "get_chunk_inputs", "get_chunk_progress", "load_job"}
 LIFECYCLE = {"close"}
 
 
@@ -130,7 +130,8 @@ def test_every_public_method_is_classified():
 # nothing. ``bring_to`` "running" has chunk 0 recorded.
 WRITE_CALLS = {
     "create_job": (None, lambda s, job: s.create_job(job), "pending", None),
-    "start_job": ("pending", lambda s, job: s.start_job(job.job_id), "running", None),
+    "mark_running": ("pending", lambda s, job: s.mark_running(job.job_id), "running", None),
+    "show_queue_place": ("pending", lambda s, job: s.show_queue_place(job.job_id, 3, "Waiting."), "pending", None),
     "record_chunks_done": ("running", lambda s, job: s.record_chunks_done(job.job_id, [fact(1)]), "running", [1]),
     "finish": ("running", lambda s, job: s.finish(job, JobStatus.completed, result={"big": 2 ** 70}, facts=[fact(2)]),
                "completed", [2]),
@@ -154,6 +155,7 @@ OTHER_CALLS = {
     "existing_job_ids": lambda s, job: s.existing_job_ids([job.job_id, "gone"]),
     "get_chunk_inputs": lambda s, job: s.get_chunk_inputs(job.job_id),
     "get_chunk_progress": lambda s, job: s.get_chunk_progress(job.job_id),
+    "load_job": lambda s, job: s.load_job(job.job_id),
 }
 
 
@@ -162,7 +164,7 @@ async def bring_to(store: JobStore, job, state) -> None:
         return
     await store.create_job(job)
     if state == "running":
-        await store.start_job(job.job_id)
+        await store.mark_running(job.job_id)
         await store.record_chunks_done(job.job_id, [fact(0)])
 
 
