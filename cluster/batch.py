@@ -104,7 +104,7 @@ async def run(args, job, max_active: int) -> int:
     try:
         await events.__anext__()  # subscribed before the job can move, so no change is missed
         started = time.monotonic()
-        runner = await asyncio.to_thread(get_runner)
+        runner = await asyncio.to_thread(get_runner, job_id)
 
         async def hand_off(job_id: str) -> None:
             await runner.submit.remote(job_id)

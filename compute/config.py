@@ -80,6 +80,12 @@ class ComputeSettings(BaseSettings):
     # Extra slots for chunks of high-priority (interactive) jobs that need only CPUs; 0: none.
     interactive_slots: int = Field(2, alias="INTERACTIVE_SLOTS", ge=0)
 
+    # Runner actors (shards), each running the jobs hashed to it with its share of the in-flight budget.
+    runner_shards: int = Field(1, alias="RUNNER_SHARDS", ge=1, le=64)
+    # A runner holds each job's lease this long and renews it every third of it; a runner that died
+    # leaves its jobs to its restarted self (or another shard) once their leases expire.
+    runner_lease_seconds: float = Field(15.0, alias="RUNNER_LEASE_SECONDS", ge=1)
+
     @property
     def job_limits(self) -> JobLimits:
         return JobLimits(self.max_n, self.max_chunks, self.max_active_jobs_per_user)

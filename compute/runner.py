@@ -14,8 +14,11 @@ collection (a separate tracker actor measured no faster and cost a process: benc
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import math
 import time
+import uuid
 from dataclasses import dataclass, field
 
 import ray
@@ -31,10 +34,12 @@ from compute.records import ChunkFact, JobRecord, JobStatus
 from compute.retrying import until_redis_answers
 from compute.scheduler import Dispatcher
 from compute.storage.jobs import JobStore, RedisError
+from compute.storage.leases import JobLeases
 from compute.submission import remember_result
 from compute.tasks import InteractiveLane, OutputTooLarge, combine_outputs, combine_task, run_chunk, warm_up
 
 RUNNER_NAME = "job-runner"
+LEASE_LOST = "lease lost"
 SWEEP_SECONDS = 15.0
 ARTIFACT_SWEEP_EVERY = 20  # sweeps: the artifact store is tidied every 5 minutes
 PROGRESS_INTERVAL_SECONDS = 0.05
@@ -53,10 +58,18 @@ class FirstLaunch:
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
 class JobRunner:
-    def __init__(self):
+    """One shard of the runner: it runs the jobs whose ids hash to it (``shard_of``), each under a
+    lease (``storage/leases.py``), with its share of the in-flight budget."""
+
+    def __init__(self, shard: int = 0, shards: int = 1):
         self.settings = get_compute_settings()
+        self.shard, self.shards = shard, shards
         self.store = JobStore(self.settings.redis_url, self.settings.job_ttl_seconds,
                               key_prefix=self.settings.redis_key_prefix)
+        self.leases = JobLeases(self.settings.redis_url, f"{runner_name(shard)}:{uuid.uuid4().hex[:12]}",
+                                self.settings.runner_lease_seconds, key_prefix=self.settings.redis_key_prefix)
+        self.leased: set[str] = set()  # jobs whose lease this runner holds
+        self.lost: set[str] = set()  # jobs being stopped because their lease was lost
         self.jobs: dict[str, asyncio.Task] = {}
         self.reporting: dict[str, asyncio.Task] = {}  # each job's progress write in flight
         self.first_launch: dict[str, FirstLaunch] = {}
@@ -70,11 +83,14 @@ class JobRunner:
         self.lane = None
         if settings.interactive_slots and settings.scheduler == "fair":
             self.lane = InteractiveLane.options(max_concurrency=settings.interactive_slots).remote()
+        # a restarted runner (Ray restarts it after a crash) resumes its jobs without being asked
+        asyncio.get_running_loop().create_task(self.recover())
 
     def _budget(self, cpus: float) -> int:
-        """MAX_INFLIGHT_CHUNKS, or twice the cluster's CPUs (at least 4, so an autoscaler sees demand
-        when the cluster has no worker yet)."""
-        return self.settings.max_inflight_chunks or max(4, int(2 * cpus))
+        """This shard's share of MAX_INFLIGHT_CHUNKS, or of twice the cluster's CPUs (at least 4, so an
+        autoscaler sees demand when the cluster has no worker yet)."""
+        total = self.settings.max_inflight_chunks or max(4, int(2 * cpus))
+        return max(1, math.ceil(total / self.shards))
 
     async def recover(self, min_age: float = 0.0) -> int:
         """Resume every job that Redis lists as active and this runner is not running; from then on,
@@ -87,9 +103,10 @@ class JobRunner:
             loop.create_task(self._warm_up())
             loop.create_task(self._follow_cluster())
             loop.create_task(self._show_queue_forever())
+            loop.create_task(self._renew_forever())
         resumed = 0
         for job_id in await self.store.active_job_ids(created_before=time.time() - min_age):
-            if job_id not in self.jobs:
+            if job_id not in self.jobs and shard_of(job_id, self.shards) == self.shard:
                 self._start(job_id)
                 resumed += 1
         if resumed:
@@ -103,7 +120,7 @@ class JobRunner:
             sweeps += 1
             try:
                 await self.recover(min_age=SWEEP_SECONDS)
-                if sweeps % ARTIFACT_SWEEP_EVERY == 0:
+                if self.shard == 0 and sweeps % ARTIFACT_SWEEP_EVERY == 0:  # one shard tidies
                     await self.expire_artifacts()
             except (RedisError, OSError) as exc:
                 log.warning("sweep skipped: %s", type(exc).__name__)
@@ -221,15 +238,62 @@ class JobRunner:
 
     async def _finish(self, record: JobRecord, status: JobStatus, **fields) -> bool:
         finished = await self.store.finish(record, status, **fields)
+        self.leased.discard(record.job_id)  # final: no renewal may stop what follows (the result cache)
         if finished:
             metrics.job_finished(record.kind, status.value, time.time() - record.created_at)
         return finished
 
     async def _run_until_recorded(self, job_id: str) -> None:
-        """Run a job; while Redis is away, wait and resume, so an accepted job always ends recorded."""
+        """Run a job under its lease; while Redis is away, wait and resume, so an accepted job always
+        ends recorded."""
         async for attempt in until_redis_answers(log, f"job {job_id}"):
             with attempt:
-                await self._run(job_id)
+                if not await self._take_lease(job_id):
+                    return
+                try:
+                    await self._run(job_id)
+                finally:
+                    self.leased.discard(job_id)
+                    self.lost.discard(job_id)
+                    try:
+                        await self.leases.release(job_id)
+                    except RedisError:  # it expires by itself
+                        pass
+
+    async def _take_lease(self, job_id: str) -> bool:
+        """The job's lease, waiting up to two lease periods for one held elsewhere to be given back or
+        to expire (a runner that died holds its jobs until then); False when another runner keeps it
+        (a later sweep looks again)."""
+        period = self.settings.runner_lease_seconds
+        deadline = time.monotonic() + 2 * period
+        record = await self.store.get_job(job_id)
+        if record is None or record.status.terminal:
+            return True  # nothing to run: _run tidies up
+        while not await self.leases.acquire(job_id):
+            if time.monotonic() > deadline:
+                log.info("job %s stays with the runner that holds its lease", job_id)
+                return False
+            await asyncio.sleep(period / 6)
+        self.leased.add(job_id)
+        return True
+
+    async def _renew_forever(self) -> None:
+        """Renew the leases of the jobs running here every third of a lease; stop a job whose lease is
+        lost (another runner has it, or its record was finished elsewhere)."""
+        while True:
+            await asyncio.sleep(self.settings.runner_lease_seconds / 3)
+            try:
+                lost = await self.leases.renew(list(self.leased))
+            except RedisError as exc:
+                log.warning("leases not renewed: %s", type(exc).__name__)
+                continue
+            for job_id in lost & self.leased:
+                log.warning("job %s: lease lost, stopping its work here", job_id)
+                self.lost.add(job_id)
+                self.leased.discard(job_id)
+                task = self.jobs.get(job_id)
+                if task is not None:
+                    task.cancel(LEASE_LOST)
 
     async def _finish_until_stored(self, record: JobRecord, status: JobStatus, **fields) -> None:
         """The final state write, retried while Redis is away (a computed result must not be lost)."""
@@ -334,6 +398,8 @@ class JobRunner:
         except asyncio.CancelledError as stop:
             self.dispatcher.drop(job_id)
             self._cancel(refs)
+            if job_id in self.lost:  # another runner has the job now: its record is not ours to write
+                raise
             detail = stop.args[0] if stop.args else "Cancelled."
             await self._finish_until_stored(record, JobStatus.cancelled, detail=detail, facts=facts.values())
             raise
@@ -385,14 +451,33 @@ def _consume_outcome(future: asyncio.Future) -> None:
         future.exception()
 
 
-def get_runner():
-    """The runner's handle, creating the actor if it does not exist (startup and submissions)."""
-    namespace = get_compute_settings().ray_namespace
+def shard_of(job_id: str, shards: int) -> int:
+    """The runner shard a job belongs to (a stable hash: Python's own is salted per process)."""
+    return int.from_bytes(hashlib.blake2b(job_id.encode(), digest_size=4).digest(), "big") % shards
+
+
+def runner_name(shard: int) -> str:
+    return RUNNER_NAME if shard == 0 else f"{RUNNER_NAME}-{shard}"
+
+
+def get_runner(job_id: str | None = None, *, shard: int | None = None):
+    """The handle of the runner shard of ``job_id`` (or of ``shard``; shard 0 without either), creating
+    the actor if it does not exist (startup and submissions). Shards are spread over the nodes."""
+    settings = get_compute_settings()
+    shards = settings.runner_shards
+    index = shard if shard is not None else (shard_of(job_id, shards) if job_id else 0)
     return JobRunner.options(
-        name=RUNNER_NAME, namespace=namespace, lifetime="detached", get_if_exists=True
-    ).remote()
+        name=runner_name(index), namespace=settings.ray_namespace, lifetime="detached", get_if_exists=True,
+        scheduling_strategy="SPREAD",
+    ).remote(index, shards)
 
 
-def find_runner():
-    """The runner's handle if the actor exists (raises ValueError otherwise): for reads like health."""
-    return ray.get_actor(RUNNER_NAME, namespace=get_compute_settings().ray_namespace)
+def get_runners() -> list:
+    """Every shard's handle, creating those that do not exist."""
+    return [get_runner(shard=i) for i in range(get_compute_settings().runner_shards)]
+
+
+def find_runners() -> list:
+    """Every shard's handle if all exist (raises ValueError otherwise): for reads like health."""
+    settings = get_compute_settings()
+    return [ray.get_actor(runner_name(i), namespace=settings.ray_namespace) for i in range(settings.runner_shards)]

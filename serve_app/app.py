@@ -51,8 +51,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
         ctx = AppContext.create(settings)
         app.state.ctx = ctx
         try:
-            runner = await ctx.runner()
-            await runner.recover.remote()
+            await asyncio.gather(*[runner.recover.remote() for runner in await ctx.all_runners()])
         except Exception as exc:  # Ray not reachable yet: health says so, submissions answer 503
             log.warning("job runner not reachable at startup: %s", type(exc).__name__)
         loop = asyncio.get_running_loop()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from compute.artifacts import ArtifactStore
-from compute.runner import find_runner, get_runner
+from compute.runner import find_runners, get_runner, get_runners, shard_of
 from compute.storage.accounts import AccountStore
 from compute.storage.counters import SharedCounters
 from compute.storage.guards import IdempotencyKeys
@@ -31,7 +31,7 @@ class AppContext:
     jwks_client: Optional[Any] = None
     statuses: StatusCache = field(default_factory=StatusCache)
     events: EventHub = field(init=False)  # the replica's one subscription to job change events
-    _runner: Any = field(default=None, repr=False)
+    _runners: dict = field(default_factory=dict, repr=False)  # shard -> handle, created or found once
 
     def __post_init__(self):
         self.events = EventHub(self.statuses)
@@ -56,22 +56,29 @@ class AppContext:
             jwks_client=jwks_client,
         )
 
-    async def runner(self):
-        """The job runner actor's handle, creating the actor if needed: for startup and submissions."""
-        if self._runner is None:
-            self._runner = await asyncio.to_thread(get_runner)  # a blocking call to Ray's GCS
-        return self._runner
+    async def runner(self, job_id: str):
+        """The handle of the runner shard of a job, creating the actor if needed: for submissions."""
+        shard = shard_of(job_id, self.settings.runner_shards)
+        if shard not in self._runners:
+            self._runners[shard] = await asyncio.to_thread(get_runner, job_id)  # a blocking call to Ray's GCS
+        return self._runners[shard]
+
+    async def all_runners(self) -> list:
+        """Every shard's handle, creating those that do not exist: for startup."""
+        runners = await asyncio.to_thread(get_runners)
+        self._runners.update(enumerate(runners))
+        return runners
 
     async def hand_off(self, job_id: str) -> None:
-        """Give an accepted job to the runner (``compute.submission.accept`` bounds the wait)."""
-        runner = await self.runner()
+        """Give an accepted job to its runner shard (``compute.submission.accept`` bounds the wait)."""
+        runner = await self.runner(job_id)
         await runner.submit.remote(job_id)
 
-    async def existing_runner(self):
-        """The runner's handle without creating it (ValueError if there is none): for reads."""
-        if self._runner is None:
-            self._runner = await asyncio.to_thread(find_runner)
-        return self._runner
+    async def existing_runners(self) -> list:
+        """Every shard's handle without creating any (ValueError if one is missing): for reads."""
+        if len(self._runners) < self.settings.runner_shards:
+            self._runners.update(enumerate(await asyncio.to_thread(find_runners)))
+        return [self._runners[i] for i in range(self.settings.runner_shards)]
 
     async def close(self) -> None:
         await self.store.close()

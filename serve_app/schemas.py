@@ -359,6 +359,7 @@ class NodeOut(BaseModel):
 
 class SchedulerOut(BaseModel):
     policy: Literal["fair", "fifo"] = Field(description="SCHEDULER")
+    shards: int = Field(description="Runner shards (RUNNER_SHARDS), each with its share of the budget.")
     max_inflight_chunks: Optional[int] = Field(description="Chunk tasks allowed in Ray at once (MAX_INFLIGHT_CHUNKS, "
                                                "or twice the cluster's CPUs); null (no bound) under fifo.")
     inflight_chunks: int = Field(description="Chunk tasks in Ray now, on the regular slots.")

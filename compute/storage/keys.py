@@ -75,6 +75,10 @@ class RedisKeys:
         """Hash of running chunks' progress (index -> fraction), reported from inside the chunks."""
         return f"{self.prefix}job:{job_id}:progress"
 
+    def lease(self, job_id: str) -> str:
+        """Which runner runs the job now (``leases.py``): its holder id, with an expiry."""
+        return f"{self.prefix}job:{job_id}:lease"
+
     def events(self, job_id: str) -> str:
         return f"{self.prefix}job-events:{job_id}"
 

@@ -134,7 +134,7 @@ async def retry_job(job_id: JobId, user: CurrentUser, ctx: Ctx, ip: ClientIP) ->
 async def cancel_job(job_id: JobId, user: CurrentUser, ctx: Ctx) -> JobOut:
     record = await load_owned(ctx, job_id, user.user_id)
     if not record.status.terminal:
-        runner = await ctx.runner()
+        runner = await ctx.runner(job_id)
         final = await runner.cancel.remote(job_id, "Cancelled by the user.")
         if final is None:
             raise HTTPException(404, NOT_FOUND)

@@ -26,8 +26,8 @@ async def _check(probe) -> str:
 
 
 async def _runner_answers(ctx) -> None:
-    runner = await ctx.existing_runner()  # looks the runner up; only startup and submissions create it
-    await runner.active_jobs.remote()
+    runners = await ctx.existing_runners()  # looks the shards up; only startup and submissions create them
+    await asyncio.gather(*[runner.active_jobs.remote() for runner in runners])
 
 
 @router.get("/health", response_model=HealthOut, summary="Health of the API, Redis and the job runner (Ray)",
@@ -90,12 +90,22 @@ def _ray_snapshot() -> dict:
 
 
 async def _scheduler(ctx) -> SchedulerOut | None:
-    """The runner's scheduler figures; None while the runner does not answer (the rest still shows)."""
+    """The scheduler's figures summed over the runner shards; None while one does not answer (the rest
+    of the page still shows)."""
     try:
-        runner = await ctx.existing_runner()
-        return SchedulerOut(**await asyncio.wait_for(runner.queue_stats.remote(), HEALTH_TIMEOUT_SECONDS))
-    except Exception:  # no runner yet, or it is restarting
+        runners = await ctx.existing_runners()
+        shards = await asyncio.wait_for(asyncio.gather(*[r.queue_stats.remote() for r in runners]),
+                                        HEALTH_TIMEOUT_SECONDS)
+    except Exception:  # no runner yet, or one is restarting
         return None
+    limits = [shard["max_inflight_chunks"] for shard in shards]
+    return SchedulerOut(
+        policy=shards[0]["policy"], shards=len(shards),
+        max_inflight_chunks=None if None in limits else sum(limits),
+        inflight_chunks=sum(shard["inflight_chunks"] for shard in shards),
+        interactive_inflight=sum(shard["interactive_inflight"] for shard in shards),
+        queued_chunks={p: sum(shard["queued_chunks"][p] for shard in shards) for p in shards[0]["queued_chunks"]},
+    )
 
 
 @router.get("/cluster", response_model=ClusterOut, summary="Nodes, CPUs in use and job figures",

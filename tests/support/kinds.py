@@ -5,7 +5,7 @@ import time
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from compute.kinds import JobKind, RetryPolicy, range_kind, split_range
+from compute.kinds import JobKind, RangeParams, RetryPolicy, range_kind, split_range
 from compute.kinds.range_sum import sum_range
 
 
@@ -22,6 +22,20 @@ def _explode(start: int, end: int) -> int:
         raise ValueError(f"refusing to sum {start}..{end}")
     time.sleep(0.2)
     return sum_range(start, end)
+
+
+def _counted_chunk(chunk: dict, ctx) -> int:
+    """sleepy_sum that also notes each run of the chunk in Redis (``executions_key``), so a test can
+    tell a chunk run twice from one run once."""
+    import redis
+
+    with redis.Redis.from_url(os.environ["REDIS_URL"]) as client:
+        client.rpush(executions_key(ctx.job_id), ctx.index)
+    return _sleep_then_sum(chunk["start"], chunk["end"])
+
+
+def executions_key(job_id: str) -> str:
+    return f"test:executions:{job_id}"
 
 
 class FlakyParams(BaseModel):
@@ -75,6 +89,9 @@ KINDS = [
     JobKind(name="slow_combine", description="a combine that outlasts the kind's 3 s budget", Params=BigParams,
             split=lambda params, chunks, ctx: [{"size": params.size}], run_chunk=lambda chunk, ctx: chunk["size"],
             combine=lambda outputs, ctx: time.sleep(6), timeout_seconds=3, max_chunks=1),
+    JobKind(name="counted_sum", description="sleepy_sum that notes every run of a chunk", Params=RangeParams,
+            split=lambda params, chunks, ctx: split_range(params.n, chunks), run_chunk=_counted_chunk,
+            combine=lambda outputs, ctx: sum(outputs), combine_in_runner=True, timeout_seconds=120),
     range_kind("special_sum", "range_sum that runs only where the `special` resource is", sum_range,
                resources={"special": 1}, timeout_seconds=30),
 ]

@@ -1,0 +1,125 @@
+"""The scheduler on a real multi-node Ray cluster (tests/cluster/scheduling_driver.py): fair share
+between users, priorities, the in-flight budget seen from Ray's state API, leases (two runners racing
+for a job, a shard's runner SIGKILLed) and queued chunks surviving the loss of every runner.
+
+Chunks note each run in Redis (the ``counted_sum`` test kind), so a chunk run twice shows."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.support.processes import processes_of
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def run():
+    tmp_dir = tempfile.mkdtemp(prefix="rj-sd-", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
+    env = {**os.environ, "RAY_TMPDIR": tmp_dir}
+    env.pop("RAY_ADDRESS", None)
+    try:
+        proc = subprocess.run([sys.executable, str(REPO / "tests" / "cluster" / "scheduling_driver.py")], env=env,
+                              cwd=REPO, capture_output=True, text=True, timeout=600)
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+        assert proc.returncode == 0 and lines, f"driver failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
+        result = json.loads(lines[-1])
+        print(f"scheduling driver: cluster up in {result['startup_seconds']} s, total {result['total_seconds']} s")
+        yield result
+    finally:
+        leftovers = processes_of(tmp_dir)
+        for p in leftovers:  # the driver shuts its cluster down; this is only a safety net
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        assert not leftovers, f"the scheduling driver left processes behind: {[p.pid for p in leftovers]}"
+
+
+def exact(job: dict) -> None:
+    assert job["status"] == "completed", job["detail"]
+    assert job["result"] == job["expected"]
+
+
+def starts(job: dict) -> list[float]:
+    return sorted(chunk["started_at"] for chunk in job["chunks"])
+
+
+def test_a_small_job_shares_the_slots_with_another_users_big_jobs(run):
+    a1, a2, b = run["fair"]
+    for job in (a1, a2, b):
+        exact(job)
+        assert sorted(job["runs"]) == list(range(len(job["chunks"])))  # every chunk ran once
+    # B came when A's 48 chunks were queued; first come, first served would run all of them first
+    assert b["completed_at"] < min(a1["completed_at"], a2["completed_at"])
+    window = (starts(b)[0], starts(b)[-1])
+    a_in_window = [t for t in starts(a1) + starts(a2) if window[0] <= t <= window[1]]
+    assert len(a_in_window) <= len(b["chunks"]) + 2, "B's chunks did not alternate with A's"
+    # ...and A's two jobs shared A's slots between them
+    assert abs(starts(a1)[len(starts(a1)) // 2] - starts(a2)[len(starts(a2)) // 2]) < 2.0
+
+
+def test_high_priority_jobs_go_first_and_the_low_one_still_finishes(run):
+    low, highs = run["priority"]["low"], run["priority"]["high"]
+    exact(low)
+    low_starts = starts(low)
+    for high in highs:
+        exact(high)
+        first = starts(high)[0]
+        overtaken = [t for t in low_starts if high["created_at"] < t < first]
+        assert len(overtaken) <= 1, f"low chunks started while a high job waited: {overtaken}"
+    assert low["priority"] == "low" and {h["priority"] for h in highs} == {"high"}
+
+
+def test_max_inflight_chunks_is_never_exceeded(run):
+    samples = run["inflight"]["samples"]
+    assert len(samples) >= 10
+    assert max(samples) <= run["max_inflight"], samples  # Ray's state API: chunk tasks not finished
+    assert max(samples) == run["max_inflight"], "the budget was never filled: the test saw nothing"
+    assert max(sum(shards) for shards in run["inflight"]["runner_inflight"]) <= run["max_inflight"]
+    for job in run["inflight"]["jobs"]:
+        exact(job)
+
+
+def test_two_runners_racing_for_a_job_run_it_once(run):
+    job = run["race"]
+    exact(job)
+    assert sorted(job["runs"]) == list(range(len(job["chunks"]))), "a chunk ran twice: two runners ran the job"
+
+
+def test_a_job_survives_its_shards_runner_being_killed(run):
+    killed = run["shard_kill"]
+    before, after = killed["before"], killed["after"]
+    exact(after)
+    done_before = {chunk["index"]: chunk for chunk in before["chunks"]}
+    assert done_before, "nothing had finished when the runner was killed"
+    for chunk in after["chunks"]:
+        if chunk["index"] in done_before:  # finished chunks are not run again
+            assert chunk == done_before[chunk["index"]]
+    runs = Counter(after["runs"])
+    assert set(runs) == set(range(len(after["chunks"])))
+    twice = [index for index, count in runs.items() if count > 1]
+    assert all(runs[i] == 2 for i in twice) and not set(twice) & set(done_before)
+    assert len(twice) <= 2, "more chunks ran twice than the shard had in flight when it died"
+    assert any(chunk["started_at"] > killed["killed_at"] for chunk in after["chunks"])
+
+
+def test_queued_chunks_survive_losing_every_runner(run):
+    for before, after in zip(run["restart"]["before"], run["restart"]["after"]):
+        exact(after)
+        kept = {chunk["index"]: chunk for chunk in before["chunks"]}
+        assert all(chunk == kept[chunk["index"]] for chunk in after["chunks"] if chunk["index"] in kept)
+        runs = Counter(after["runs"])
+        assert set(runs) == set(range(len(after["chunks"])))
+        assert sum(count - 1 for count in runs.values()) <= 2  # at most what was in flight
