@@ -87,10 +87,11 @@ class Call(Generic[T]):
 
 
 def submit_body(kind: str, n: int | None, chunks: int | None, params: dict | None, use_cache: bool | None,
-                extra: dict | None) -> dict:
+                extra: dict | None, priority: str | None = None) -> dict:
     """With ``n``: the original body ``{"n", "chunks", "kind"}``, ``params`` merged into it as more
     body fields (as client 0.1 did). Else ``{"kind", "params", "chunks"}``, without ``chunks`` when
-    None (the kind's default applies). ``use_cache`` is sent when not None; ``extra``: more body fields."""
+    None (the kind's default applies). ``use_cache`` and ``priority`` are sent when not None; ``extra``:
+    more body fields."""
     if n is not None:
         body: dict[str, Any] = {"n": n, "chunks": chunks, "kind": kind, **(params or {})}
         if chunks is None:
@@ -101,13 +102,15 @@ def submit_body(kind: str, n: int | None, chunks: int | None, params: dict | Non
             body["chunks"] = chunks
     if use_cache is not None:
         body["use_cache"] = use_cache
+    if priority is not None:
+        body["priority"] = priority
     return {**body, **(extra or {})}
 
 
 def submit(kind: str, n: int | None, chunks: int | None, params: dict | None, demo: bool, key: str | None,
-           use_cache: bool | None = None, extra: dict | None = None) -> Call[Job]:
+           use_cache: bool | None = None, extra: dict | None = None, priority: str | None = None) -> Call[Job]:
     """A fresh idempotency key when none is given: one per call, the same on each of its retries."""
-    body = submit_body(kind, n, chunks, params, use_cache, extra)
+    body = submit_body(kind, n, chunks, params, use_cache, extra, priority)
     asked = {"kind": kind, "n": n, "chunks": chunks} if n is not None else {
         "kind": kind, "n": _range_n(params), "params": dict(params or {}), "chunks": chunks}
     return Call("POST", jobs_path(demo), lambda answer: accepted_job(asked, answer),

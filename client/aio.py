@@ -47,9 +47,9 @@ class AsyncClient(ClientBase):
 
     async def submit(self, kind: str = "range_sum", *, n: int | None = None, chunks: int | None = None,
                      params: dict | None = None, demo: bool = False, use_cache: bool | None = None,
-                     idempotency_key: str | None = None, extra: dict | None = None) -> Job:
+                     idempotency_key: str | None = None, extra: dict | None = None, priority: str | None = None) -> Job:
         """See ``Client.submit``."""
-        return await self._run(_core.submit(kind, n, chunks, params, demo, idempotency_key, use_cache, extra))
+        return await self._run(_core.submit(kind, n, chunks, params, demo, idempotency_key, use_cache, extra, priority))
 
     async def get(self, job_id: str, *, demo: bool = False) -> Job:
         return await self._run(_core.get(job_id, demo))

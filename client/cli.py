@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("--n", type=int, help="the range kinds' n: compute over 1..n (with --params: params.n)")
     submit.add_argument("--chunks", type=int, help="parallel chunks (Ray tasks; default: the kind's)")
     submit.add_argument("--no-cache", action="store_true", help="always compute afresh (use_cache: false)")
+    submit.add_argument("--priority", choices=("high", "normal", "low"),
+                        help="scheduling priority (default: the server's, normal)")
     submit.add_argument("--follow", action="store_true", help="show progress until the job ends, then the result")
     submit.add_argument("--idempotency-key", help="the key to send (default: a fresh uuid4)")
     get = commands.add_parser("get", parents=[common, demo], help="print a job as JSON")
@@ -150,7 +152,8 @@ def _submit(api: Client, args: argparse.Namespace) -> int:
     else:
         n, params = None, args.params if args.n is None else {**args.params, "n": args.n}
     job = api.submit(args.kind, n=n, chunks=args.chunks, params=params, demo=args.demo,
-                     use_cache=False if args.no_cache else None, idempotency_key=args.idempotency_key)
+                     use_cache=False if args.no_cache else None, idempotency_key=args.idempotency_key,
+                     priority=args.priority)
     print(job.job_id, flush=True)
     return _follow(api, args, job.job_id) if args.follow else EXIT_OK
 

@@ -74,6 +74,8 @@ class Job(_FromDict):
     chunks: int | None = None
     retry_of: str | None = None
     is_cached: bool = False
+    priority: str = "normal"
+    queue_position: int | None = None  # while pending: its approximate place in the queue (1 = next)
 
     @property
     def finished(self) -> bool:

@@ -57,7 +57,7 @@ class Client(ClientBase):
 
     def submit(self, kind: str = "range_sum", *, n: int | None = None, chunks: int | None = None,
                params: dict | None = None, demo: bool = False, use_cache: bool | None = None,
-               idempotency_key: str | None = None, extra: dict | None = None) -> Job:
+               idempotency_key: str | None = None, extra: dict | None = None, priority: str | None = None) -> Job:
         """Start a job; returns it as accepted (``job_id``, ``status`` "pending", ``kind``, ``params``,
         ``chunks``, ``n``; a job answered from the result cache is already "completed", with its result).
 
@@ -66,10 +66,10 @@ class Client(ClientBase):
         /v1/kinds`` (``kinds()``) describes each kind's params. With ``n`` it sends the original body
         ``{"n", "chunks", "kind"}`` of the range kinds, and ``params`` are merged into that body as
         more fields (as in client 0.1). ``use_cache``: False always computes afresh (sent only when
-        given). ``extra``: more top-level body fields. Every retry of this call sends the same
+        given). ``priority``: "high", "normal" (the server's default) or "low". ``extra``: more top-level body fields. Every retry of this call sends the same
         ``idempotency_key`` (a new uuid4 per call by default), so a retried submit never starts a
         second job. ``demo``: a demo job (no token needed; small limits; no upload kinds)."""
-        return self._run(_core.submit(kind, n, chunks, params, demo, idempotency_key, use_cache, extra))
+        return self._run(_core.submit(kind, n, chunks, params, demo, idempotency_key, use_cache, extra, priority))
 
     def get(self, job_id: str, *, demo: bool = False) -> Job:
         """The job's current state."""

@@ -55,7 +55,7 @@ def check_output_size(value: Any, what: str, limit: int) -> None:
                              "write large outputs as an artifact (ctx.write_artifact) and return its name")
 
 
-def compute_chunk(kind_name: str, job_id: str, index: int, chunk_input: Any) -> dict:
+def compute_chunk(kind_name: str, job_id: str, index: int, chunk_input: Any, *, title: bool = True) -> dict:
     """Compute one chunk and return what happened (``ChunkFact`` fields): the runner collects it
     and reports progress.
 
@@ -64,7 +64,8 @@ def compute_chunk(kind_name: str, job_id: str, index: int, chunk_input: Any) -> 
     exception fails the job. The task calls no actor itself (an actor call per chunk costs Ray's
     task rate dearly: bench/README.md).
     """
-    _show_in_process_title(job_id, index)
+    if title:  # a worker of its own (not the lane's threads)
+        _show_in_process_title(job_id, index)
     settings = get_compute_settings()
     kind = get_kind(kind_name)
     progress = chunk_progress(settings.redis_url, settings.redis_key_prefix, settings.job_ttl_seconds)
@@ -104,7 +105,7 @@ class InteractiveLane:
     busy CPU to free (the OS time-slices it with the chunks already running) nor for a worker to start."""
 
     def run(self, kind_name: str, job_id: str, index: int, chunk_input: Any) -> dict:
-        return compute_chunk(kind_name, job_id, index, chunk_input)
+        return compute_chunk(kind_name, job_id, index, chunk_input, title=False)
 
 
 def combine_outputs(kind_name: str, job_id: str, outputs: list) -> Any:

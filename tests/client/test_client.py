@@ -50,6 +50,20 @@ def test_submit_then_wait_gives_the_exact_result_and_reports_progress(jobs):
     assert (job.completed_chunks, job.total_chunks, job.progress) == (8, 8, 1.0)
     assert isinstance(job.created_at, datetime) and job.completed_at.tzinfo is not None
     assert job.detail and job.duration_ms >= 0
+    assert job.priority == "normal" and job.queue_position is None
+
+
+def test_submit_with_a_priority(jobs):
+    low = jobs.wait(jobs.submit(n=1000, chunks=2, priority="low").job_id, timeout=60)
+    assert (low.status, low.priority, low.result) == ("completed", "low", 500500)
+    high = jobs.wait(jobs.submit("mandelbrot", params={"width": 8, "height": 4}, priority="high").job_id, timeout=60)
+    assert (high.status, high.priority) == ("completed", "high")
+    with pytest.raises(InvalidInput) as invalid:
+        jobs.submit(n=10, chunks=1, priority="urgent")
+    assert invalid.value.fields == ["priority"]
+    with pytest.raises(InvalidInput) as demo:
+        jobs.submit(n=10, chunks=1, demo=True, priority="low")  # demo jobs are always high
+    assert demo.value.fields == ["priority"]
     assert updates and updates[-1] == job and progress_is_monotonic(updates)
     assert jobs.get(job.job_id) == job
 
