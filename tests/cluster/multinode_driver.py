@@ -17,15 +17,14 @@ by the test.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import secrets
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+
+from tests.support.cluster_driver import driver_session  # noqa: E402  (after the path is set)
 
 NAMESPACE = "ray-jobs-multinode"
 
@@ -108,20 +107,12 @@ async def run_job(store, kind: str, n: int, chunks: int, during=None, timeout: f
 
 
 def main() -> int:
-    assert os.environ.get("RAY_TMPDIR"), "run me with a private RAY_TMPDIR"
-    from cluster.redis_process import RedisProcess
+    with driver_session(NAMESPACE) as (redis, output, cleanup):
+        run(redis, output, cleanup)
+    return 0
 
-    redis = RedisProcess(Path(os.environ["RAY_TMPDIR"]) / "redis", appendonly=False).start()
-    # Settings the raylets (and so every worker) inherit from this process.
-    os.environ.update({
-        "REDIS_URL": redis.url,
-        "RAY_NAMESPACE": NAMESPACE,
-        "EXTRA_JOB_KIND_MODULES": "tests.support.kinds",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-        # Token auth on, with a token private to this cluster (no dependency on ~/.ray/auth_token).
-        "RAY_AUTH_MODE": "token",
-        "RAY_AUTH_TOKEN": secrets.token_hex(32),
-    })
+
+def run(redis, output: dict, cleanup) -> None:
     import ray
     from ray.cluster_utils import Cluster
 
@@ -139,66 +130,58 @@ def main() -> int:
                                "health_check_failure_threshold": 3},
         },
     )
-    output: dict = {}
-    try:
-        # the second worker alone offers the custom resource `special` (the special_sum kind asks for it)
-        workers = [cluster.add_node(num_cpus=1), cluster.add_node(num_cpus=1, resources={"special": 1})]
-        cluster.wait_for_nodes()
-        ray.init(address=cluster.address, namespace=NAMESPACE, logging_level="WARNING", log_to_driver=False)
-        output["startup_seconds"] = round(time.monotonic() - started, 1)
-        output["worker_node_ids"] = [w.node_id for w in workers]
-        output["special_node_id"] = workers[1].node_id
-        output["head_node_id"] = cluster.head_node.node_id
-        log(f"cluster up in {output['startup_seconds']} s: head + {len(workers)} workers")
-        pin_service_actors_to_head(cluster.head_node.node_id)
+    cleanup.callback(cluster.shutdown)
+    # the second worker alone offers the custom resource `special` (the special_sum kind asks for it)
+    workers = [cluster.add_node(num_cpus=1), cluster.add_node(num_cpus=1, resources={"special": 1})]
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, namespace=NAMESPACE, logging_level="WARNING", log_to_driver=False)
+    output["startup_seconds"] = round(time.monotonic() - started, 1)
+    output["worker_node_ids"] = [w.node_id for w in workers]
+    output["special_node_id"] = workers[1].node_id
+    output["head_node_id"] = cluster.head_node.node_id
+    log(f"cluster up in {output['startup_seconds']} s: head + {len(workers)} workers")
+    pin_service_actors_to_head(cluster.head_node.node_id)
 
-        async def scenario() -> None:
-            store = JobStore(redis.url, key_prefix=get_compute_settings().redis_key_prefix)
-            try:
-                # 1. chunks spread over both worker nodes (the head offers no CPU)
-                t0 = time.monotonic()
-                output["spread"] = await run_job(store, "sleepy_sum", 4000, 8)
-                output["spread"]["wall_seconds"] = round(time.monotonic() - t0, 1)
-                log(f"spread job done in {output['spread']['wall_seconds']} s")
+    async def scenario() -> None:
+        store = JobStore(redis.url, key_prefix=get_compute_settings().redis_key_prefix)
+        try:
+            # 1. chunks spread over both worker nodes (the head offers no CPU)
+            t0 = time.monotonic()
+            output["spread"] = await run_job(store, "sleepy_sum", 4000, 8)
+            output["spread"]["wall_seconds"] = round(time.monotonic() - t0, 1)
+            log(f"spread job done in {output['spread']['wall_seconds']} s")
 
-                # 1b. a kind asking for a custom resource: only the node that has it runs its chunks
-                output["special"] = await run_job(store, "special_sum", 4000, 6)
-                log("special-resource job done")
+            # 1b. a kind asking for a custom resource: only the node that has it runs its chunks
+            output["special"] = await run_job(store, "special_sum", 4000, 6)
+            log("special-resource job done")
 
-                # 2. a worker node removed while it runs a chunk of the job
-                async def remove_busy_node(job_id: str) -> dict:
-                    deadline = time.monotonic() + 60
-                    while True:
-                        busy = {i: node for node in list(cluster.worker_nodes)
-                                for i in chunk_workers(node, job_id)}
-                        if busy:
-                            break
-                        assert time.monotonic() < deadline, "no chunk started on a worker node"
-                        await asyncio.sleep(0.05)
-                    index, victim = sorted(busy.items())[0]
-                    killed = sorted(chunk_workers(victim, job_id))
-                    removed_at = time.time()
-                    await asyncio.to_thread(cluster.remove_node, victim, False)
-                    log(f"removed node {victim.node_id[:8]} while it ran chunk(s) {killed}")
-                    return {"removed_node_id": victim.node_id, "removed_at": removed_at, "killed_chunks": killed,
-                            "done_when_removed": (await store.get_job(job_id)).completed_chunks}
+            # 2. a worker node removed while it runs a chunk of the job
+            async def remove_busy_node(job_id: str) -> dict:
+                deadline = time.monotonic() + 60
+                while True:
+                    busy = {i: node for node in list(cluster.worker_nodes)
+                            for i in chunk_workers(node, job_id)}
+                    if busy:
+                        break
+                    assert time.monotonic() < deadline, "no chunk started on a worker node"
+                    await asyncio.sleep(0.05)
+                index, victim = sorted(busy.items())[0]
+                killed = sorted(chunk_workers(victim, job_id))
+                removed_at = time.time()
+                await asyncio.to_thread(cluster.remove_node, victim, False)
+                log(f"removed node {victim.node_id[:8]} while it ran chunk(s) {killed}")
+                return {"removed_node_id": victim.node_id, "removed_at": removed_at, "killed_chunks": killed,
+                        "done_when_removed": (await store.get_job(job_id)).completed_chunks}
 
-                t0 = time.monotonic()
-                output["node_loss"] = await run_job(store, "sleepy_sum", 6000, 4, during=remove_busy_node)
-                output["node_loss"]["wall_seconds"] = round(time.monotonic() - t0, 1)
-                log(f"node-loss job done in {output['node_loss']['wall_seconds']} s")
-                output["alive_nodes_after"] = sum(1 for n in ray.nodes() if n["Alive"])
-            finally:
-                await store.close()
+            t0 = time.monotonic()
+            output["node_loss"] = await run_job(store, "sleepy_sum", 6000, 4, during=remove_busy_node)
+            output["node_loss"]["wall_seconds"] = round(time.monotonic() - t0, 1)
+            log(f"node-loss job done in {output['node_loss']['wall_seconds']} s")
+            output["alive_nodes_after"] = sum(1 for n in ray.nodes() if n["Alive"])
+        finally:
+            await store.close()
 
-        asyncio.run(scenario())
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
-        redis.stop()
-        output["total_seconds"] = round(time.monotonic() - started, 1)
-        print(json.dumps(output), flush=True)
-    return 0
+    asyncio.run(scenario())
 
 
 if __name__ == "__main__":

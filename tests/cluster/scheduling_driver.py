@@ -16,9 +16,7 @@ the real JobRunner shards and prints one JSON object on stdout (everything else 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import secrets
 import signal
 import sys
 import time
@@ -26,6 +24,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+
+from tests.support.cluster_driver import driver_session  # noqa: E402  (after the path is set)
 
 NAMESPACE = "ray-jobs-scheduling"
 SHARDS = 2
@@ -85,137 +85,120 @@ async def describe(store, job_id: str) -> dict:
 
 
 def main() -> int:
-    assert os.environ.get("RAY_TMPDIR"), "run me with a private RAY_TMPDIR"
-    from cluster.redis_process import RedisProcess
+    settings = {"RUNNER_SHARDS": str(SHARDS), "MAX_INFLIGHT_CHUNKS": str(MAX_INFLIGHT),
+                "RUNNER_LEASE_SECONDS": str(LEASE_SECONDS), "SCHEDULER_AGING_SECONDS": "1",
+                "INTERACTIVE_SLOTS": "0"}  # the order of the regular slots alone
+    with driver_session(NAMESPACE, **settings) as (redis, output, cleanup):
+        run(redis, output, cleanup)
+    return 0
 
-    redis = RedisProcess(Path(os.environ["RAY_TMPDIR"]) / "redis", appendonly=False).start()
-    # Settings the raylets (and so every worker and runner) inherit from this process.
-    os.environ.update({
-        "REDIS_URL": redis.url,
-        "RAY_NAMESPACE": NAMESPACE,
-        "EXTRA_JOB_KIND_MODULES": "tests.support.kinds",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-        "RAY_AUTH_MODE": "token",
-        "RAY_AUTH_TOKEN": secrets.token_hex(32),
-        "RUNNER_SHARDS": str(SHARDS),
-        "MAX_INFLIGHT_CHUNKS": str(MAX_INFLIGHT),
-        "RUNNER_LEASE_SECONDS": str(LEASE_SECONDS),
-        "SCHEDULER_AGING_SECONDS": "1",
-        "INTERACTIVE_SLOTS": "0",  # the order of the regular slots alone
-    })
+
+def run(redis, output: dict, cleanup) -> None:
     import ray
     from ray.cluster_utils import Cluster
     from ray.util import state
 
+    from cluster.ports import free_port
     from compute.config import get_compute_settings
     from compute.runner import JobRunner, get_runner, get_runners, runner_name
     from compute.storage.jobs import JobStore
 
     started = time.monotonic()
-    from cluster.ports import free_port
-
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": True,
                                                             "dashboard_host": "127.0.0.1",
                                                             "dashboard_port": free_port()})
-    output: dict = {"max_inflight": MAX_INFLIGHT}
-    try:
-        for _ in range(2):
-            cluster.add_node(num_cpus=1)
-        cluster.wait_for_nodes()
-        ray.init(address=cluster.address, namespace=NAMESPACE, logging_level="WARNING", log_to_driver=False)
-        api = "http://" + cluster.head_node.address_info["webui_url"]  # the state API of this cluster
-        ray.get([runner.active_jobs.remote() for runner in get_runners()])
-        output["startup_seconds"] = round(time.monotonic() - started, 1)
-        log(f"cluster up in {output['startup_seconds']} s")
+    cleanup.callback(cluster.shutdown)
+    output["max_inflight"] = MAX_INFLIGHT
+    for _ in range(2):
+        cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, namespace=NAMESPACE, logging_level="WARNING", log_to_driver=False)
+    api = "http://" + cluster.head_node.address_info["webui_url"]  # the state API of this cluster
+    ray.get([runner.active_jobs.remote() for runner in get_runners()])
+    output["startup_seconds"] = round(time.monotonic() - started, 1)
+    log(f"cluster up in {output['startup_seconds']} s")
 
-        async def scenario() -> None:
-            store = JobStore(redis.url, key_prefix=get_compute_settings().redis_key_prefix)
-            try:
-                # 1. fair share: B's small job, submitted while A's two big ones wait, shares the slots
-                a = [prepared("user-a", "counted_sum", 2400, 24, shard=0) for _ in range(2)]
-                b = prepared("user-b", "counted_sum", 600, 6, shard=0)
-                ids = [await submit(store, job) for job in a]
-                await asyncio.sleep(0.5)
-                ids.append(await submit(store, b))
-                await wait_done(store, ids)
-                output["fair"] = [await describe(store, job_id) for job_id in ids]
-                log("fair done")
+    async def scenario() -> None:
+        store = JobStore(redis.url, key_prefix=get_compute_settings().redis_key_prefix)
+        try:
+            # 1. fair share: B's small job, submitted while A's two big ones wait, shares the slots
+            a = [prepared("user-a", "counted_sum", 2400, 24, shard=0) for _ in range(2)]
+            b = prepared("user-b", "counted_sum", 600, 6, shard=0)
+            ids = [await submit(store, job) for job in a]
+            await asyncio.sleep(0.5)
+            ids.append(await submit(store, b))
+            await wait_done(store, ids)
+            output["fair"] = [await describe(store, job_id) for job_id in ids]
+            log("fair done")
 
-                # 2. priorities: high jobs arriving while a low one runs go first; the low one finishes
-                low = await submit(store, prepared("user-c", "counted_sum", 2000, 20, shard=0, priority="low"))
-                highs = []
-                for i in range(6):
-                    await asyncio.sleep(0.4)
-                    highs.append(await submit(store, prepared(f"user-h{i}", "counted_sum", 400, 4, shard=0,
-                                                              priority="high")))
-                await wait_done(store, [low, *highs])
-                output["priority"] = {"low": await describe(store, low),
-                                      "high": [await describe(store, job_id) for job_id in highs]}
-                log("priority done")
+            # 2. priorities: high jobs arriving while a low one runs go first; the low one finishes
+            low = await submit(store, prepared("user-c", "counted_sum", 2000, 20, shard=0, priority="low"))
+            highs = []
+            for i in range(6):
+                await asyncio.sleep(0.4)
+                highs.append(await submit(store, prepared(f"user-h{i}", "counted_sum", 400, 4, shard=0,
+                                                          priority="high")))
+            await wait_done(store, [low, *highs])
+            output["priority"] = {"low": await describe(store, low),
+                                  "high": [await describe(store, job_id) for job_id in highs]}
+            log("priority done")
 
-                # 3. the in-flight budget, seen from Ray's state API during a big job on each shard
-                big = [await submit(store, prepared("user-d", "counted_sum", 6000, 30, shard=s)) for s in range(SHARDS)]
-                samples, queued = [], []
-                while not all(job.status.terminal for job in await store.get_jobs(big)):
-                    tasks = await asyncio.to_thread(state.list_tasks, address=api,
-                                                    filters=[("name", "=", "chunk:counted_sum")], limit=10_000,
-                                                    raise_on_missing_output=False)
-                    samples.append(sum(1 for t in tasks if t.state in ACTIVE))
-                    stats = await asyncio.gather(*[r.queue_stats.remote() for r in get_runners()])
-                    queued.append([s["inflight_chunks"] for s in stats])
-                    await asyncio.sleep(0.2)
-                output["inflight"] = {"samples": samples, "runner_inflight": queued,
-                                      "jobs": [await describe(store, j) for j in big]}
-                log(f"inflight done: max {max(samples)} in Ray")
+            # 3. the in-flight budget, seen from Ray's state API during a big job on each shard
+            big = [await submit(store, prepared("user-d", "counted_sum", 6000, 30, shard=s)) for s in range(SHARDS)]
+            samples, queued = [], []
+            while not all(job.status.terminal for job in await store.get_jobs(big)):
+                tasks = await asyncio.to_thread(state.list_tasks, address=api,
+                                                filters=[("name", "=", "chunk:counted_sum")], limit=10_000,
+                                                raise_on_missing_output=False)
+                samples.append(sum(1 for t in tasks if t.state in ACTIVE))
+                stats = await asyncio.gather(*[r.queue_stats.remote() for r in get_runners()])
+                queued.append([s["inflight_chunks"] for s in stats])
+                await asyncio.sleep(0.2)
+            output["inflight"] = {"samples": samples, "runner_inflight": queued,
+                                  "jobs": [await describe(store, j) for j in big]}
+            log(f"inflight done: max {max(samples)} in Ray")
 
-                # 4. two runners race for one job: its shard, and a runner of another namespace
-                rogue = JobRunner.options(name="rogue-runner", namespace=NAMESPACE + "-mixup").remote(0, 1)
-                race = prepared("user-e", "counted_sum", 1600, 8, shard=1)
-                await store.create_job(race.record, inputs=race.inputs)
-                await asyncio.gather(get_runner(race.record.job_id).submit.remote(race.record.job_id),
-                                     rogue.submit.remote(race.record.job_id))
-                await wait_done(store, [race.record.job_id])
-                output["race"] = await describe(store, race.record.job_id)
-                ray.kill(rogue)
-                log("race done")
+            # 4. two runners race for one job: its shard, and a runner of another namespace
+            rogue = JobRunner.options(name="rogue-runner", namespace=NAMESPACE + "-mixup").remote(0, 1)
+            race = prepared("user-e", "counted_sum", 1600, 8, shard=1)
+            await store.create_job(race.record, inputs=race.inputs)
+            await asyncio.gather(get_runner(race.record.job_id).submit.remote(race.record.job_id),
+                                 rogue.submit.remote(race.record.job_id))
+            await wait_done(store, [race.record.job_id])
+            output["race"] = await describe(store, race.record.job_id)
+            ray.kill(rogue)
+            log("race done")
 
-                # 5. a shard's runner SIGKILLed while it runs a job (Ray restarts it; it resumes the job)
-                victim = await submit(store, prepared("user-f", "counted_sum", 4000, 20, shard=1))
-                while (await store.get_job(victim)).completed_chunks < 5:
-                    await asyncio.sleep(0.05)
-                before = await describe(store, victim)
-                actor = state.list_actors(address=api, filters=[("name", "=", runner_name(1)), ("state", "=", "ALIVE")])[0]
-                os.kill(actor.pid, signal.SIGKILL)
-                killed_at = time.time()
-                await wait_done(store, [victim])
-                output["shard_kill"] = {"before": before, "after": await describe(store, victim),
-                                        "killed_at": killed_at, "old_pid": actor.pid}
-                log("shard kill done")
+            # 5. a shard's runner SIGKILLed while it runs a job (Ray restarts it; it resumes the job)
+            victim = await submit(store, prepared("user-f", "counted_sum", 4000, 20, shard=1))
+            while (await store.get_job(victim)).completed_chunks < 5:
+                await asyncio.sleep(0.05)
+            before = await describe(store, victim)
+            actor = state.list_actors(address=api, filters=[("name", "=", runner_name(1)), ("state", "=", "ALIVE")])[0]
+            os.kill(actor.pid, signal.SIGKILL)
+            killed_at = time.time()
+            await wait_done(store, [victim])
+            output["shard_kill"] = {"before": before, "after": await describe(store, victim),
+                                    "killed_at": killed_at, "old_pid": actor.pid}
+            log("shard kill done")
 
-                # 6. every runner gone for good while jobs wait: fresh runners find and finish them
-                queued_jobs = [await submit(store, prepared("user-g", "counted_sum", 3000, 30, shard=s))
-                               for s in range(SHARDS)]
-                while not any(job.completed_chunks for job in await store.get_jobs(queued_jobs)):
-                    await asyncio.sleep(0.05)
-                for shard in range(SHARDS):
-                    ray.kill(get_runner(shard=shard), no_restart=True)
-                stopped = [await describe(store, j) for j in queued_jobs]
-                await asyncio.sleep(1)
-                ray.get([runner.active_jobs.remote() for runner in get_runners()])  # new actors recover
-                await wait_done(store, queued_jobs)
-                output["restart"] = {"before": stopped, "after": [await describe(store, j) for j in queued_jobs]}
-                log("restart done")
-            finally:
-                await store.close()
+            # 6. every runner gone for good while jobs wait: fresh runners find and finish them
+            queued_jobs = [await submit(store, prepared("user-g", "counted_sum", 3000, 30, shard=s))
+                           for s in range(SHARDS)]
+            while not any(job.completed_chunks for job in await store.get_jobs(queued_jobs)):
+                await asyncio.sleep(0.05)
+            for shard in range(SHARDS):
+                ray.kill(get_runner(shard=shard), no_restart=True)
+            stopped = [await describe(store, j) for j in queued_jobs]
+            await asyncio.sleep(1)
+            ray.get([runner.active_jobs.remote() for runner in get_runners()])  # new actors recover
+            await wait_done(store, queued_jobs)
+            output["restart"] = {"before": stopped, "after": [await describe(store, j) for j in queued_jobs]}
+            log("restart done")
+        finally:
+            await store.close()
 
-        asyncio.run(scenario())
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
-        redis.stop()
-        output["total_seconds"] = round(time.monotonic() - started, 1)
-        print(json.dumps(output), flush=True)
-    return 0
+    asyncio.run(scenario())
 
 
 if __name__ == "__main__":

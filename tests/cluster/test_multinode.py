@@ -8,46 +8,14 @@ RAY_TMPDIR, so Ray's "current cluster" file (which ``Cluster`` writes) and its s
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
-
-import psutil
 import pytest
 
-from tests.support.processes import processes_of
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.cluster_driver import REPO, run_driver
 
 
 @pytest.fixture(scope="module")
 def multinode_run():
-    tmp_dir = tempfile.mkdtemp(prefix="rj-mn-", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
-    env = {**os.environ, "RAY_TMPDIR": tmp_dir}
-    env.pop("RAY_ADDRESS", None)
-    try:
-        proc = subprocess.run([sys.executable, str(REPO / "tests" / "cluster" / "multinode_driver.py")], env=env,
-                              cwd=REPO, capture_output=True, text=True, timeout=240)
-        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-        assert proc.returncode == 0 and lines, f"driver failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
-        result = json.loads(lines[-1])
-        print(f"multi-node driver: cluster up in {result['startup_seconds']} s, spread job "
-              f"{result['spread']['wall_seconds']} s, node-loss job {result['node_loss']['wall_seconds']} s, "
-              f"total {result['total_seconds']} s")
-        yield result
-    finally:
-        leftovers = processes_of(tmp_dir)
-        for p in leftovers:  # the driver shuts its cluster down; this is only a safety net
-            try:
-                p.kill()
-            except psutil.Error:
-                pass
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        assert not leftovers, f"the multi-node driver left processes behind: {[p.pid for p in leftovers]}"
+    yield from run_driver(REPO / "tests" / "cluster" / "multinode_driver.py", timeout=240)
 
 
 def test_a_kind_asking_for_a_custom_resource_runs_only_where_it_is(multinode_run):
