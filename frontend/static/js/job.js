@@ -19,7 +19,9 @@ let chunkTimer = null;
 let lastChunkLoad = 0;
 let lastStatus = null;
 let chunkData = null; // the last /chunks response, with the streamed chunks applied
-let streamed = null; // chunks streamed while a /chunks read is in flight (applied over its answer)
+// Per /chunks read in flight, the chunks streamed meanwhile (applied over its answer). Reads can overlap
+// (a progress re-read, the end of the job, a resync): each keeps its own, none clears another's.
+const streamedDuring = new Set();
 let drawTimer = null;
 let progressTimer = null;
 let current = null; // the job as last seen
@@ -220,7 +222,8 @@ function drawSoon() {
 /** Read every chunk (page load, the end of the job, a resync); streamed chunks fill in between. */
 async function loadChunks() {
   lastChunkLoad = Date.now();
-  streamed = new Map();
+  const streamed = new Map();
+  streamedDuring.add(streamed);
   try {
     const data = await api(`${base}/chunks`);
     chunkData = applyChunks(data, [...streamed.values()]);
@@ -230,13 +233,13 @@ async function loadChunks() {
     if (error instanceof ApiError && error.status === 401) return toLogin();
     $("#timeline").textContent = `Couldn't load the chunks: ${error.message}`;
   } finally {
-    streamed = null;
+    streamedDuring.delete(streamed);
   }
 }
 
 /** Newly finished chunks from the stream: only those, never a re-read of all of them. */
 function chunksFinished(chunks) {
-  if (streamed) for (const chunk of chunks) streamed.set(chunk.index, chunk);
+  for (const streamed of streamedDuring) for (const chunk of chunks) streamed.set(chunk.index, chunk);
   if (chunkData) {
     applyChunks(chunkData, chunks);
     drawSoon();
