@@ -7,6 +7,7 @@ import {
 import { paramFields } from "./kindform.js";
 import { initLayout, signInProblem } from "./layout.js";
 import { chunkLimit, findKind, getKinds, kindsHaveSchemas, showKinds, showLimits } from "./limits.js";
+import { priorityOf, QUEUE_REFRESH_MS, setPriorityTag, setQueueNote } from "./schedule.js";
 import {
   $, $$, badge, clearFormErrors, confirmCancelJob, confirmDialog, copyButton, el, progressBar, readInt, setBadge, setBusy,
   setFieldError, showAlert, showFieldErrors, toast, updateProgress,
@@ -15,7 +16,7 @@ import {
 const PAGE_SIZE = 10;
 const POLL_MS = 2000; // only when the live stream is refused
 const state = { offset: 0, total: 0, status: "", stopStream: null, pollTimer: null, mine: new Set(), lastToken: null,
-  loads: 0, finals: new Map() };
+  loads: 0, finals: new Map(), queueTimer: null };
 
 /** A terminal state is final: a list page read before a job ended must not draw it as running again. */
 function newest(job) {
@@ -82,7 +83,11 @@ function jobRow(job) {
       el("div", {},
         el("a", { class: "mono", href: `/dashboard/jobs/${job.job_id}`, "aria-label": `Job ${shortId(job.job_id)} details` }, shortId(job.job_id)),
         el("div", { class: "small muted", text: kindLabel(job.kind) }))),
-    el("td", { "data-label": "Status", "data-cell": "status" }, badge(job.status)),
+    el("td", { "data-label": "Status", "data-cell": "status" },
+      el("div", { class: "status-cell" },
+        badge(job.status),
+        el("span", { class: "chip priority-tag", hidden: true }),
+        el("span", { class: "queue-note", hidden: true }))),
     el("td", { "data-label": "Progress" }, el("div", { class: "mini-progress" }, bar, el("span", { "data-cell": "chunks" }))),
     el("td", { "data-label": "Input", class: "num input-cell", text: inputSummary(job), title: inputSummary(job) }),
     el("td", { "data-label": "Created", "data-cell": "created" }),
@@ -98,7 +103,10 @@ function jobRow(job) {
 function fillRow(row, job) {
   const cell = (name) => row.querySelector(`[data-cell="${name}"]`);
   row.dataset.status = job.status;
-  setBadge(cell("status").firstChild, job.status);
+  row.dataset.priority = priorityOf(job);
+  setBadge(cell("status").querySelector(".badge"), job.status);
+  setPriorityTag(cell("status").querySelector(".priority-tag"), job);
+  setQueueNote(cell("status").querySelector(".queue-note"), job);
   updateProgress(row.querySelector('[role="progressbar"]'), job);
   cell("chunks").textContent = `${percentOf(job)}% · ${chunksText(job).replace(" chunks", "")}`;
   cell("created").replaceChildren(timeCell(job.created_at));
@@ -142,6 +150,7 @@ function applyJob(update) {
   }
   const wasTerminal = isTerminal(row.dataset.status);
   fillRow(row, job);
+  followQueueSoon();
   if (!wasTerminal && isTerminal(job.status)) {
     $("#jobs-live").textContent = `Job ${shortId(job.job_id)} ${job.status}.`;
     if (state.mine.has(job.job_id) && job.status === "completed") {
@@ -151,6 +160,29 @@ function applyJob(update) {
     }
     refreshStatsSoon();
   }
+}
+
+/** Pending rows' queue places: the runner rewrites them about once a second, but the stream only speaks
+ *  when a job's status or finished chunks change, so the pending jobs are re-read while rows show any. */
+function followQueueSoon() {
+  if (state.queueTimer || !document.querySelector('#jobs-body tr[data-status="pending"]')) return;
+  state.queueTimer = setTimeout(refreshQueued, QUEUE_REFRESH_MS);
+}
+
+async function refreshQueued() {
+  state.queueTimer = null;
+  if (!document.hidden && document.querySelector('#jobs-body tr[data-status="pending"]')) {
+    try {
+      const page = await api("/jobs?status=pending&limit=100");
+      for (const job of page.items) {
+        // only rows still pending: the stream may have told a start since this read was answered
+        if (job.status === "pending" && rowOf(job.job_id)?.dataset.status === "pending") applyJob(job);
+      }
+    } catch (error) {
+      if (handleAuthError(error)) return;
+    }
+  }
+  followQueueSoon();
 }
 
 /** Without the stream: read each unfinished row's job every POLL_MS. */
@@ -179,6 +211,8 @@ function stopLive() {
   if (state.stopStream) state.stopStream();
   state.stopStream = null;
   clearTimeout(state.pollTimer);
+  clearTimeout(state.queueTimer);
+  state.queueTimer = null;
 }
 
 async function loadJobs() {
@@ -200,6 +234,7 @@ async function loadJobs() {
       body.replaceChildren(el("tr", {}, el("td", { class: "empty", colspan: "10", text: message })));
     } else {
       body.replaceChildren(...page.items.map((job) => jobRow(newest(job))));
+      followQueueSoon();
     }
     renderPager();
   } catch (error) {
@@ -338,7 +373,7 @@ function readForm() {
       problems[0][0].focus();
       return null;
     }
-    return { n: n.value, chunks: chunks.value, kind: $("#job-kind").value };
+    return { n: n.value, chunks: chunks.value, kind: $("#job-kind").value, priority: $("#job-priority").value };
   }
   const params = {};
   for (const field of form.fields) {
@@ -353,7 +388,7 @@ function readForm() {
     problems[0][0].focus();
     return null;
   }
-  return { kind: $("#job-kind").value, params, chunks: chunks.value };
+  return { kind: $("#job-kind").value, params, chunks: chunks.value, priority: $("#job-priority").value };
 }
 
 function setupSubmit() {
@@ -369,6 +404,7 @@ function setupSubmit() {
   });
   $("#job-chunks").addEventListener("input", (e) => { form.chunksTouched = true; setFieldError(e.target, ""); });
   $("#job-n").addEventListener("input", (e) => { form.values.set("n", e.target.value); setFieldError(e.target, ""); });
+  $("#job-priority").addEventListener("change", (e) => setFieldError(e.target, ""));
   formNode.addEventListener("submit", async (event) => {
     event.preventDefault();
     await showLimits(); // the inputs' max attributes come from GET /kinds
@@ -381,7 +417,8 @@ function setupSubmit() {
     try {
       const accepted = await api("/jobs", { method: "POST", body });
       state.mine.add(accepted.job_id);
-      toast(`Job ${shortId(accepted.job_id)} submitted.`, { kind: "ok" });
+      const priority = body.priority && body.priority !== "normal" ? ` with ${body.priority} priority` : "";
+      toast(`Job ${shortId(accepted.job_id)} submitted${priority}.`, { kind: "ok" });
       state.offset = 0;
       if (state.status && state.status !== "pending" && state.status !== "running") {
         state.status = "";

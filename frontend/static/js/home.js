@@ -4,6 +4,7 @@ import { api, ApiError, followJob } from "./api.js";
 import { chunksText, formatDuration, formatInt, formatNumber, kindLabel, percentOf } from "./format.js";
 import { initLayout } from "./layout.js";
 import { demoCanRun, rateText, showKinds, showLimits } from "./limits.js";
+import { renderQueueCard } from "./schedule.js";
 import { renderTimeline } from "./timeline.js";
 import { $, clearFormErrors, readInt, setBadge, setFieldError, showAlert, showFieldErrors, updateProgress } from "./ui.js";
 
@@ -171,6 +172,7 @@ async function refreshCluster() {
     $("#cl-jobs").textContent = formatInt(c.jobs_active);
     $("#cl-jobs-note").textContent = `${formatInt(c.jobs_completed)} completed so far`;
     $("#cl-rate").textContent = formatNumber(c.chunks_per_second, 1);
+    renderQueueCard($("#cl-queue"), c.scheduler ?? null);
     $("#cluster-error").textContent = "";
   } catch (error) {
     $("#cluster-error").textContent = `Cluster figures are unavailable right now (${error.message})`;

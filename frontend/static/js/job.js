@@ -8,6 +8,7 @@ import {
 import { initLayout, signInProblem } from "./layout.js";
 import { findKind, getKinds } from "./limits.js";
 import { artifactList, drawBands, drawFinal, imageArtifact, isBandJob, resultNodes } from "./result.js";
+import { isQueued, priorityOf, QUEUE_REFRESH_MS, setPriorityTag, setQueueNote } from "./schedule.js";
 import { applyChunks, renderTimeline } from "./timeline.js";
 import { $, confirmCancelJob, el, setBadge, setBusy, toast, updateProgress } from "./ui.js";
 
@@ -18,12 +19,15 @@ let chunkTimer = null;
 let lastChunkLoad = 0;
 let lastStatus = null;
 let chunkData = null; // the last /chunks response, with the streamed chunks applied
-let streamed = null; // chunks streamed while a /chunks read is in flight (applied over its answer)
+// Per /chunks read in flight, the chunks streamed meanwhile (applied over its answer). Reads can overlap
+// (a progress re-read, the end of the job, a resync): each keeps its own, none clears another's.
+const streamedDuring = new Set();
 let drawTimer = null;
 let progressTimer = null;
 let current = null; // the job as last seen
 let paramsShown = false;
 let resultShown = null; // the status whose result/files are shown
+let queueTimer = null;
 
 function toLogin() {
   window.location.replace(`/login?next=${encodeURIComponent(window.location.pathname)}`);
@@ -40,12 +44,15 @@ function render(job) {
   $("#job-short").textContent = shortId(job.job_id);
   $("#job-id").textContent = job.job_id;
   setBadge($("#job-badge"), job.status);
+  setPriorityTag($("#job-priority-tag"), job);
+  setQueueNote($("#job-queue"), job);
   updateProgress($("#job-progress"), job);
   $("#job-percent").textContent = `${percentOf(job)}%`;
   $("#job-chunks").textContent = chunksText(job);
   $("#f-result").textContent = job.status === "completed" ? resultSummary(job.result) : "—";
   $("#f-status").textContent = job.status;
   $("#f-kind").textContent = job.kind;
+  $("#f-priority").textContent = priorityOf(job);
   $("#f-n").textContent = formatInt(job.n);
   $("#f-n-fact").hidden = job.n === null || job.n === undefined;
   renderParams(job);
@@ -56,6 +63,7 @@ function render(job) {
   setTime("#f-started", job.started_at);
   setTime("#f-completed", job.completed_at);
   $("#f-detail").textContent = job.detail || "—";
+  $("#f-detail-fact").classList.toggle("fact-wide", isQueued(job)); // what it waits for, on two columns
   $("#job-cancel").hidden = isTerminal(job.status);
   $("#job-retry").hidden = !(job.status === "failed" || job.status === "cancelled");
   if (job.status !== lastStatus) {
@@ -64,6 +72,27 @@ function render(job) {
     lastStatus = job.status;
   }
   if (isTerminal(job.status) && resultShown !== job.status) showResult(job);
+  followQueueSoon();
+}
+
+// ---- the queue -----------------------------------------------------------------------------------
+
+/** While the job waits in the queue: re-read it for its place (the runner rewrites it about once a
+ *  second; the stream only speaks when the status or the finished chunks change). */
+function followQueueSoon() {
+  if (queueTimer || current?.status !== "pending") return;
+  queueTimer = setTimeout(async () => {
+    queueTimer = null;
+    if (!document.hidden && current?.status === "pending") {
+      try {
+        const job = await api(base);
+        if (current?.status === "pending") render(job); // not over a start the stream told meanwhile
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 401) return toLogin();
+      }
+    }
+    followQueueSoon();
+  }, QUEUE_REFRESH_MS);
 }
 
 // ---- inputs ------------------------------------------------------------------------------------
@@ -193,7 +222,8 @@ function drawSoon() {
 /** Read every chunk (page load, the end of the job, a resync); streamed chunks fill in between. */
 async function loadChunks() {
   lastChunkLoad = Date.now();
-  streamed = new Map();
+  const streamed = new Map();
+  streamedDuring.add(streamed);
   try {
     const data = await api(`${base}/chunks`);
     chunkData = applyChunks(data, [...streamed.values()]);
@@ -203,13 +233,13 @@ async function loadChunks() {
     if (error instanceof ApiError && error.status === 401) return toLogin();
     $("#timeline").textContent = `Couldn't load the chunks: ${error.message}`;
   } finally {
-    streamed = null;
+    streamedDuring.delete(streamed);
   }
 }
 
 /** Newly finished chunks from the stream: only those, never a re-read of all of them. */
 function chunksFinished(chunks) {
-  if (streamed) for (const chunk of chunks) streamed.set(chunk.index, chunk);
+  for (const streamed of streamedDuring) for (const chunk of chunks) streamed.set(chunk.index, chunk);
   if (chunkData) {
     applyChunks(chunkData, chunks);
     drawSoon();
