@@ -55,7 +55,8 @@ def _job(record: JobRecord) -> bytes:
 
 
 def _state(record: JobRecord) -> tuple:
-    return record.status, record.completed_chunks
+    """What a client is told again when it changes (a queued job's place and detail too)."""
+    return record.status, record.completed_chunks, record.queue_position, record.detail
 
 
 class EventStream(StreamingResponse):
