@@ -72,7 +72,7 @@ class ComputeSettings(BaseSettings):
     # Scheduling (compute/scheduler.py): "fair" (priorities, fair share between owners, admission
     # control) or "fifo" (every chunk into Ray at once, as earlier versions did).
     scheduler: Literal["fair", "fifo"] = Field("fair", alias="SCHEDULER")
-    # Chunk tasks in Ray at once, over all runner shards; 0: twice the cluster's CPUs (at least 4),
+    # Chunk tasks in Ray at once, over all runner shards; 0: four times the cluster's CPUs (at least 32),
     # following nodes as they join and leave. The rest wait in the service's queue.
     max_inflight_chunks: int = Field(0, alias="MAX_INFLIGHT_CHUNKS", ge=0)
     # A job that has had no chunk launched for this long counts one priority level higher (low never starves).

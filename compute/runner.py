@@ -87,9 +87,10 @@ class JobRunner:
         asyncio.get_running_loop().create_task(self.recover())
 
     def _budget(self, cpus: float) -> int:
-        """This shard's share of MAX_INFLIGHT_CHUNKS, or of twice the cluster's CPUs (at least 4, so an
-        autoscaler sees demand when the cluster has no worker yet)."""
-        total = self.settings.max_inflight_chunks or max(4, int(2 * cpus))
+        """This shard's share of MAX_INFLIGHT_CHUNKS, or of four times the cluster's CPUs (at least 32:
+        enough in flight to hide Ray's round trip when chunks are tiny, and demand for an autoscaler to
+        see when the cluster has no worker yet)."""
+        total = self.settings.max_inflight_chunks or max(32, int(4 * cpus))
         return max(1, math.ceil(total / self.shards))
 
     async def recover(self, min_age: float = 0.0) -> int:
@@ -140,8 +141,8 @@ class JobRunner:
         """Keep the in-flight budget at its setting as nodes join and leave."""
         while True:
             await asyncio.sleep(CAPACITY_SECONDS)
-            try:
-                cpus = (await asyncio.to_thread(ray.cluster_resources)).get("CPU", 0.0)
+            try:  # a quick call to the GCS, made here: no executor thread may outlive a SIGTERM
+                cpus = ray.cluster_resources().get("CPU", 0.0)
             except RayError as exc:  # pragma: no cover - the GCS away for a moment
                 log.warning("cluster resources unknown: %s", type(exc).__name__)
                 continue

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, EmailStr, Field, Tag, create_model, field_validator
+from pydantic import (BaseModel, ConfigDict, Discriminator, EmailStr, Field, StrictBool, Tag, create_model,
+                      field_validator)
 
 from compute.artifacts import UploadInfo
 from compute.kinds import JobKind, JsonInt, registry
@@ -37,7 +38,7 @@ class JobCreate(BaseModel):
                               "clamped to n when larger.")
     kind: str = Field("range_sum", max_length=64, description="Job kind (the schema lists those registered; "
                       "`GET /kinds` describes them).")
-    use_cache: bool = Field(True, description="Let a completed job of yours with the same kind, n and chunks "
+    use_cache: StrictBool = Field(True, description="Let a completed job of yours with the same kind, n and chunks "
                             "answer (RESULT_CACHE_SECONDS; deterministic kinds): false always computes afresh.")
     priority: Priority = Field("normal", description=PRIORITY_HELP)
 
@@ -89,7 +90,7 @@ def _kind_job_model(kind: JobKind, prefix: str, demo: bool) -> type[BaseModel]:
         params=(params, Field(description=f"The inputs of `{kind.name}`.")),
         chunks=(JsonInt, Field(kind.default_chunks, ge=1, description="How many parallel chunks (Ray tasks); "
                                "at most MAX_CHUNKS (DEMO_MAX_CHUNKS for demo jobs) and the kind's own maximum.")),
-        use_cache=(bool, Field(True, description="Let a completed job of yours with the same kind, params and "
+        use_cache=(StrictBool, Field(True, description="Let a completed job of yours with the same kind, params and "
                                "chunks answer (RESULT_CACHE_SECONDS; deterministic kinds).")),
         priority=(DemoPriority, Field("high", description=DEMO_PRIORITY_HELP)) if demo else
                  (Priority, Field("normal", description=PRIORITY_HELP)),
@@ -361,7 +362,7 @@ class SchedulerOut(BaseModel):
     policy: Literal["fair", "fifo"] = Field(description="SCHEDULER")
     shards: int = Field(description="Runner shards (RUNNER_SHARDS), each with its share of the budget.")
     max_inflight_chunks: Optional[int] = Field(description="Chunk tasks allowed in Ray at once (MAX_INFLIGHT_CHUNKS, "
-                                               "or twice the cluster's CPUs); null (no bound) under fifo.")
+                                               "or four times the cluster's CPUs); null (no bound) under fifo.")
     inflight_chunks: int = Field(description="Chunk tasks in Ray now, on the regular slots.")
     interactive_inflight: int = Field(description="Chunks of high-priority jobs on the interactive lane now.")
     queued_chunks: dict[str, int] = Field(description="Chunks waiting in the service's queue, by job priority.")

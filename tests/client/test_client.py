@@ -51,6 +51,8 @@ def test_submit_then_wait_gives_the_exact_result_and_reports_progress(jobs):
     assert isinstance(job.created_at, datetime) and job.completed_at.tzinfo is not None
     assert job.detail and job.duration_ms >= 0
     assert job.priority == "normal" and job.queue_position is None
+    assert updates and updates[-1] == job and progress_is_monotonic(updates)
+    assert jobs.get(job.job_id) == job
 
 
 def test_submit_with_a_priority(jobs):
@@ -64,8 +66,6 @@ def test_submit_with_a_priority(jobs):
     with pytest.raises(InvalidInput) as demo:
         jobs.submit(n=10, chunks=1, demo=True, priority="low")  # demo jobs are always high
     assert demo.value.fields == ["priority"]
-    assert updates and updates[-1] == job and progress_is_monotonic(updates)
-    assert jobs.get(job.job_id) == job
 
 
 def test_async_client_submits_waits_streams_and_raises_typed_errors(base_url, client_ip, token):

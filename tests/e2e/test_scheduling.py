@@ -1,8 +1,8 @@
 """Scheduling in the browser: the submit form's priority, priority tags, a queued job's place and what
 it waits for (live, on the dashboard and the job page), and the "Queued chunks" cluster card.
 
-A job really waits only when the chunk slots are full: the session stack's in-flight budget is twice
-its CPUs (at least 4), so one user's big ``sleepy_sum`` job (1 ms per number, high priority, so a low
+A job really waits only when the chunk slots are full: the session stack's in-flight budget is four
+times its CPUs (at least 32), so one user's big ``sleepy_sum`` job (1 ms per number, high priority, so a low
 job waits two aging periods) keeps every slot busy for several seconds while another job queues. The
 big job is cancelled at the end of each test, so later tests find the slots free."""
 

@@ -16,7 +16,7 @@ def test_kinds_lists_every_registered_kind_sorted(api):
     assert {"range_sum", "prime_count", "sleepy_sum"} <= set(names)  # built-in and plug-in kinds alike
     assert set(names) == {"range_sum", "prime_count", "mandelbrot", "word_count", "thumbnails",  # built in
                           "sleepy_sum", "explode", "slow_timeout", "flaky", "big_result", "special_sum",  # tests'
-                          "slow_combine",
+                          "slow_combine", "counted_sum",
                           "monte_carlo_pi"}  # the README tutorial's (EXTRA_JOB_KIND_MODULES)
     by_name = {kind["name"]: kind for kind in kinds}
     range_sum = by_name["range_sum"]

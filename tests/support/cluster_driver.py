@@ -40,7 +40,9 @@ def run_driver(script: Path, timeout: float) -> Iterator[dict]:
         assert proc.returncode == 0 and lines, f"driver failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
         yield json.loads(lines[-1])
     finally:
-        leftovers = processes_of(tmp_dir)
+        deadline = time.monotonic() + 15  # workers may take a moment to exit after the cluster stops
+        while (leftovers := processes_of(tmp_dir)) and time.monotonic() < deadline:
+            time.sleep(0.5)
         for p in leftovers:  # the driver shuts its cluster down; this is only a safety net
             try:
                 p.kill()
