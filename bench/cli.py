@@ -17,11 +17,13 @@ import time
 from pathlib import Path
 
 from bench import client, peer, report
+from bench.noisy import EXTRA_STACKS
 from bench.project import REPO, ProjectStack, StackError
 
 PROJECT_PHASES = ("raybase", "demo", "status", "auth", "many_chunks", "prime", "workloads", "durability", "memory",
-                  "profile")
-DEFAULT_PHASES = ("raybase", "demo", "status", "auth", "many_chunks", "prime", "workloads", "durability", "memory")
+                  "profile", "noisy")
+DEFAULT_PHASES = ("raybase", "demo", "status", "auth", "many_chunks", "prime", "workloads", "durability", "memory",
+                  "noisy")
 
 
 def log(msg: str) -> None:
@@ -71,6 +73,12 @@ def parse_args(argv=None):
     p.add_argument("--code", choices=("tree", "head"), default="tree",
                    help="run the project from the work tree, as `make run` does (default), or from a "
                         "`git archive HEAD` copy (ignores uncommitted edits in progress)")
+    p.add_argument("--noisy-stacks", default=None, metavar="NAMES",
+                   help="noisy phase: the stacks started after the run's own (comma-separated from fifo, lane_off; "
+                        "'none' for the run's own only); default fifo,lane_off (--quick: fifo)")
+    p.add_argument("--noisy-renice", type=int, default=0, metavar="N",
+                   help="noisy phase experiment: set processes running regular chunks to nice N while the big job "
+                        "runs (measures lower-priority chunk workers without changing compute/)")
     p.add_argument("--label", default=None, help="added to the result file names")
     p.add_argument("--results-dir", type=Path, default=REPO / "bench" / "results")
     p.add_argument("--no-chart", action="store_true")
@@ -94,6 +102,12 @@ def parse_args(argv=None):
     a.stack_env = env
     if a.repeats is None:
         a.repeats = 1 if a.quick else 3
+    if a.noisy_stacks is None:
+        a.noisy_stacks = "fifo" if a.quick else "fifo,lane_off"
+    a.noisy_stacks = [x.strip() for x in a.noisy_stacks.split(",") if x.strip() and x.strip() != "none"]
+    bad = set(a.noisy_stacks) - set(EXTRA_STACKS)
+    if bad:
+        p.error(f"unknown --noisy-stacks {sorted(bad)} (from {', '.join(EXTRA_STACKS)})")
     return a
 
 
@@ -161,27 +175,15 @@ def run_project(a, res: dict) -> None:
         subprocess.run(f"git archive --format=tar HEAD | tar -x -C {shlex.quote(str(code_dir))}", shell=True,
                        cwd=REPO, check=True)
         log(f"[project] code: git archive HEAD in {code_dir}")
-    stack = ProjectStack(a.stack_env, log=log, code_dir=code_dir)
     side["levers"] = {"env": a.stack_env, **stack_levers(a)}
+    stack, finished = None, False
     try:
-        try:
-            stack.start()
-        except StackError as exc:  # e.g. "The current node timed out during startup" on a busy machine
-            log(f"[project] start failed, retrying once: {str(exc).splitlines()[-1][:200]}")
-            with signals_held():
-                stack.stop()
-                stack.cleanup()
-            stack = ProjectStack(a.stack_env, log=log, code_dir=code_dir)
-            stack.start()
+        stack = start_stack(a.stack_env, code_dir)
         side["start_s"] = stack.start_s
         if a.replicas:
             stack.set_replicas(a.replicas)
         side["direct_ingress_ports"] = stack.direct_ingress_ports()
-        base = stack.base_url
-        if a.target == "direct":
-            if not side["direct_ingress_ports"]:
-                raise RuntimeError("--target direct: no direct-ingress port found (RAY_SERVE_THROUGHPUT_OPTIMIZED is on in both ingress modes; is the replica up?)")
-            base = f"http://127.0.0.1:{side['direct_ingress_ports'][0]}"
+        base = traffic_base(a, stack, side["direct_ingress_ports"])
         side["base_url"] = base
         log(f"[project] traffic goes to {base}; direct-ingress ports {side['direct_ingress_ports']}; "
             f"replicas {len(stack.find('ray::ServeReplica'))}")
@@ -234,13 +236,92 @@ def run_project(a, res: dict) -> None:
             out_dir = a.results_dir / "profile" / f"{a.stamp}{'-' + a.label if a.label else ''}"
             side["profile"] = profile.profile_get(stack, base, f"/jobs/demo/{job}", out_dir,
                                                   seconds=5 if a.quick else 10, log=log)
+        if "noisy" in phases:  # another user's big job against the demo; then the same on other stacks
+            from bench import noisy
+
+            side["noisy"] = {"stacks": {}}
+            try:
+                side["noisy"]["stacks"]["fair"] = noisy.run(stack, base, a.quick, log, name="fair", repeats=a.repeats,
+                                                                   renice=a.noisy_renice)
+            except Interrupted:
+                raise
+            except Exception as exc:  # noqa: BLE001 - keep the other phases' figures; the other stacks still run
+                log(f"[noisy:fair] failed: {type(exc).__name__}: {exc}")
+                side["noisy"]["stacks"]["fair"] = {"error": f"{type(exc).__name__}: {exc}"[-3000:]}
+        finished = True
     finally:
         with signals_held():
-            side["stop"] = stack.stop()
-            side["cluster_up_log_tail"] = stack.log_tail(15)
-            stack.cleanup()
-            if code_dir:
+            if stack is not None:
+                side["stop"] = stack.stop()
+                side["cluster_up_log_tail"] = stack.log_tail(15)
+                stack.cleanup()
+            if code_dir and not finished:
                 shutil.rmtree(code_dir, ignore_errors=True)
+    try:
+        if "noisy" in phases:  # one stack at a time: the main stack is stopped before these start
+            run_noisy_stacks(a, side, code_dir)
+    finally:
+        if code_dir:
+            shutil.rmtree(code_dir, ignore_errors=True)
+
+
+def run_noisy_stacks(a, side: dict, code_dir: Path | None) -> None:
+    """The noisy phase on a fresh stack per --noisy-stacks entry (the run's --env plus the entry's
+    settings), each stopped before the next starts; one that fails is recorded and the next still runs."""
+    from bench import noisy
+
+    for name in a.noisy_stacks:
+        env = {**a.stack_env, **EXTRA_STACKS[name]}
+        entry = side["noisy"]["stacks"][name] = {"env": env}
+        stack = None
+        try:
+            stack = start_stack(env, code_dir)
+            entry["start_s"] = stack.start_s
+            if a.replicas:
+                stack.set_replicas(a.replicas)
+            base = traffic_base(a, stack, stack.direct_ingress_ports())
+            entry.update(noisy.run(stack, base, a.quick, log, name=name, repeats=a.repeats,
+                                   renice=a.noisy_renice))
+        except Interrupted:
+            raise
+        except Exception as exc:  # noqa: BLE001 - keep the other stacks' figures
+            log(f"[noisy:{name}] failed: {type(exc).__name__}: {exc}")
+            entry["error"] = f"{type(exc).__name__}: {exc}"[-3000:]
+        finally:
+            with signals_held():
+                if stack is not None:
+                    entry["stop"] = stack.stop()
+                    if "error" in entry:
+                        entry["cluster_up_log_tail"] = stack.log_tail(15)
+                    stack.cleanup()
+
+
+def start_stack(env: dict, code_dir: Path | None) -> ProjectStack:
+    """A started stack; a failed start is retried once (e.g. "The current node timed out during startup"
+    on a busy machine). A stack that did not start is stopped before this raises."""
+    for attempt in (1, 2):
+        stack = ProjectStack(env, log=log, code_dir=code_dir)
+        try:
+            stack.start()
+            return stack
+        except BaseException as exc:
+            with signals_held():
+                stack.stop()
+                stack.cleanup()
+            if attempt == 2 or not isinstance(exc, StackError):
+                raise
+            log(f"[project] start failed, retrying once: {str(exc).splitlines()[-1][:200]}")
+    raise AssertionError("unreachable")
+
+
+def traffic_base(a, stack: ProjectStack, direct_ports: list[int]) -> str:
+    """Where the project's traffic goes: PORT, or with --target direct the replica's direct-ingress port."""
+    if a.target != "direct":
+        return stack.base_url
+    if not direct_ports:
+        raise RuntimeError("--target direct: no direct-ingress port found (RAY_SERVE_THROUGHPUT_OPTIMIZED is on in "
+                           "both ingress modes; is the replica up?)")
+    return f"http://127.0.0.1:{direct_ports[0]}"
 
 
 def main(argv=None) -> int:

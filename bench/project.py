@@ -19,7 +19,8 @@ from bench import procs
 REPO = Path(__file__).resolve().parent.parent
 # The environment of a developer's shell must not steer the stack somewhere else.
 SCRUB = ("RAY_ADDRESS", "REDIS_URL", "JWT_SECRET", "ENVIRONMENT", "HOST", "PORT", "RAY_DASHBOARD_PORT",
-         "RAY_DASHBOARD_URL", "DATA_DIR", "RATE_LIMIT_ENABLED", "MAX_ACTIVE_JOBS_PER_USER", "RESULT_CACHE_SECONDS")
+         "RAY_DASHBOARD_URL", "DATA_DIR", "RATE_LIMIT_ENABLED", "MAX_ACTIVE_JOBS_PER_USER", "RESULT_CACHE_SECONDS",
+         "MAX_N")
 
 
 class StackError(RuntimeError):
@@ -58,6 +59,8 @@ class ProjectStack:
             "MAX_ACTIVE_JOBS_PER_USER": "100000", "PYTHONUNBUFFERED": "1",
             # the phases repeat the same n and chunks: measure computing them, not the result cache
             "RESULT_CACHE_SECONDS": "0",
+            # the noisy phase's big prime_count job goes beyond the default 10^9 (bench/noisy.py)
+            "MAX_N": str(10**11),
         })
         if self.code_dir != REPO:
             # ahead of the editable install's finder, for this process and every Ray worker it starts
