@@ -91,7 +91,7 @@ KINDS = [
             combine=lambda outputs, ctx: time.sleep(6), timeout_seconds=3, max_chunks=1),
     JobKind(name="counted_sum", description="sleepy_sum that notes every run of a chunk", Params=RangeParams,
             split=lambda params, chunks, ctx: split_range(params.n, chunks), run_chunk=_counted_chunk,
-            combine=lambda outputs, ctx: sum(outputs), combine_in_runner=True, timeout_seconds=120),
+            combine=lambda outputs, ctx: sum(outputs), combine_in_runner=True, timeout_seconds=600),
     range_kind("special_sum", "range_sum that runs only where the `special` resource is", sum_range,
                resources={"special": 1}, timeout_seconds=30),
 ]
