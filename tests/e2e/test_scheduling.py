@@ -91,6 +91,8 @@ def test_submit_with_a_priority_from_the_form(page, context):
     # At 360 px the field fits the screen.
     page.set_viewport_size({"width": 360, "height": 800})
     page.goto("/dashboard")
+    # The form is built from GET /kinds after load; bounding_box() does not wait for it.
+    expect(page.get_by_label("Priority")).to_be_visible()
     box = page.get_by_label("Priority").bounding_box()
     assert box and box["x"] >= 0 and box["x"] + box["width"] <= 360, box
     check_a11y(page, "dashboard-priority-form")
