@@ -451,7 +451,9 @@ def rows(side: dict, row) -> None:
         tl = s["loaded"].get("timelines") or {}
         bound = f"; {ls['capped']} of {ls['jobs']} hit the {s.get('cap_s'):.0f} s cap: a lower bound" \
             if ls.get("capped") else ""
-        note = (f"demo e2e loaded ÷ idle, same stack; {ls['jobs']}/{idle['jobs']} jobs; loaded p95 {ls['p95']} ms"
+        few = [x.get("ms") for x in s["loaded"].get("samples") or [] if x.get("ms") is not None]
+        each = f" (each: {', '.join(f'{v / 1000:.2f}' for v in few)} s)" if 0 < len(few) <= 6 else ""
+        note = (f"demo e2e loaded ÷ idle, same stack; {ls['jobs']}/{idle['jobs']} jobs{each}; loaded p95 {ls['p95']} ms"
                 f"{bound}; other user's prime_count {s['big_job']['n']:.0e} in 1,000 chunks, chunk p50 "
                 f"{(s['loaded'].get('big_chunks') or {}).get('chunk_ms_p50')} ms; demo chunks on the lane "
                 f"{tl.get('chunks_on_lane_share')}")
