@@ -127,6 +127,21 @@ def _cluster(c: httpx.Client) -> dict:
             "jobs_active": js.get("jobs_active"), "scheduler": js.get("scheduler")}
 
 
+def settle(base_url: str, in_a_row: int = 10, timeout_s: float = 120) -> float:
+    """Until the health route answers 200 ``in_a_row`` times in a row: right after start-up HAProxy may
+    still drop a connection while it learns the replicas (a fresh stack once failed its first request)."""
+    t0 = time.perf_counter()
+    ok = 0
+    with httpx.Client(base_url=base_url, timeout=10) as c:
+        while ok < in_a_row and time.perf_counter() - t0 < timeout_s:
+            try:
+                ok = ok + 1 if c.get("/monitoring/health").status_code == 200 else 0
+            except httpx.HTTPError:
+                ok = 0
+            time.sleep(0.1)
+    return round(time.perf_counter() - t0, 1)
+
+
 def wait_idle(c: httpx.Client, timeout_s: float = 60) -> float:
     """Until no CPU is held by a task and nothing is queued or in flight in the scheduler (or timeout)."""
     t0 = time.perf_counter()
@@ -358,6 +373,7 @@ def run(stack, base_url: str, quick: bool, log, name: str = "fair", repeats: int
     budget = (120 if quick else 240) if fifo else (90 if quick else 150)
     out: dict = {"name": name, "env": dict(stack.extra_env) if stack is not None else {},
                  "big_job": BIG_BODY, "demo": DEMO_BODY, "cap_s": LOADED_CAP_S}
+    out["settle_s"] = settle(base_url)
     token = register_and_login(base_url)  # the other user: its own owner in the scheduler's fair share
     with httpx.Client(base_url=base_url, timeout=60) as c, \
             httpx.Client(base_url=base_url, timeout=60, headers={"Authorization": f"Bearer {token}"}) as auth:
@@ -435,7 +451,9 @@ def rows(side: dict, row) -> None:
         tl = s["loaded"].get("timelines") or {}
         bound = f"; {ls['capped']} of {ls['jobs']} hit the {s.get('cap_s'):.0f} s cap: a lower bound" \
             if ls.get("capped") else ""
-        note = (f"demo e2e loaded ÷ idle, same stack; {ls['jobs']}/{idle['jobs']} jobs; loaded p95 {ls['p95']} ms"
+        few = [x.get("ms") for x in s["loaded"].get("samples") or [] if x.get("ms") is not None]
+        each = f" (each: {', '.join(f'{v / 1000:.2f}' for v in few)} s)" if 0 < len(few) <= 6 else ""
+        note = (f"demo e2e loaded ÷ idle, same stack; {ls['jobs']}/{idle['jobs']} jobs{each}; loaded p95 {ls['p95']} ms"
                 f"{bound}; other user's prime_count {s['big_job']['n']:.0e} in 1,000 chunks, chunk p50 "
                 f"{(s['loaded'].get('big_chunks') or {}).get('chunk_ms_p50')} ms; demo chunks on the lane "
                 f"{tl.get('chunks_on_lane_share')}")
