@@ -72,12 +72,13 @@ class ComputeSettings(BaseSettings):
     # Scheduling (compute/scheduler.py): "fair" (priorities, fair share between owners, admission
     # control) or "fifo" (every chunk into Ray at once, as earlier versions did).
     scheduler: Literal["fair", "fifo"] = Field("fair", alias="SCHEDULER")
-    # Chunk tasks in Ray at once, over all runner shards; 0: four times the cluster's CPUs (at least 32),
-    # following nodes as they join and leave. The rest wait in the service's queue.
+    # Chunk tasks in Ray at once, over all runner shards; 0: one per CPU plus ~0.1 s of queued work per CPU
+    # at the chunk run time of the slowest queued job (scheduler.default_budget), following nodes as they join and
+    # leave. The rest wait in the service's queue.
     max_inflight_chunks: int = Field(0, alias="MAX_INFLIGHT_CHUNKS", ge=0)
     # A job that has had no chunk launched for this long counts one priority level higher (low never starves).
     scheduler_aging_seconds: float = Field(10.0, alias="SCHEDULER_AGING_SECONDS", gt=0)
-    # Extra slots for chunks of high-priority (interactive) jobs that need only CPUs; 0: none.
+    # Extra slots for chunks of small (at most DEMO_MAX_CHUNKS) high-priority jobs that need only CPUs; 0: none.
     interactive_slots: int = Field(2, alias="INTERACTIVE_SLOTS", ge=0)
 
     # Runner actors (shards), each running the jobs hashed to it with its share of the in-flight budget.

@@ -32,7 +32,7 @@ from compute.kinds import ChunkSpec, UnknownKind, get_kind
 from compute.kinds.context import JobContext
 from compute.records import ChunkFact, JobRecord, JobStatus
 from compute.retrying import until_redis_answers
-from compute.scheduler import Dispatcher
+from compute.scheduler import Dispatcher, default_budget
 from compute.storage.jobs import JobStore, RedisError
 from compute.storage.leases import JobLeases
 from compute.submission import remember_result
@@ -75,23 +75,32 @@ class JobRunner:
         self.first_launch: dict[str, FirstLaunch] = {}
         self.recovered = False
         self.orphans: set[str] = set()  # artifact folders whose job record was gone at the last tidy-up
-        self.capacity = self._budget(ray.cluster_resources().get("CPU", 0.0))
+        self.cpus = ray.cluster_resources().get("CPU", 0.0)
+        self.chunk_seconds: dict[str, float] = {}  # each queued job's recent chunk run time (a moving average)
         settings = self.settings
-        self.dispatcher = Dispatcher(lambda: self.capacity, policy=settings.scheduler,
+        self.dispatcher = Dispatcher(self.capacity, policy=settings.scheduler,
                                      aging_seconds=settings.scheduler_aging_seconds,
-                                     lane_slots=settings.interactive_slots, on_start=self._started)
+                                     lane_slots=settings.interactive_slots, cpus=lambda: self.cpus / self.shards,
+                                     on_start=self._started)
         self.lane = None
         if settings.interactive_slots and settings.scheduler == "fair":
             self.lane = InteractiveLane.options(max_concurrency=settings.interactive_slots).remote()
         # a restarted runner (Ray restarts it after a crash) resumes its jobs without being asked
         asyncio.get_running_loop().create_task(self.recover())
 
-    def _budget(self, cpus: float) -> int:
-        """This shard's share of MAX_INFLIGHT_CHUNKS, or of four times the cluster's CPUs (at least 32:
-        enough in flight to hide Ray's round trip when chunks are tiny, and demand for an autoscaler to
-        see when the cluster has no worker yet)."""
-        total = self.settings.max_inflight_chunks or max(32, int(4 * cpus))
+    def capacity(self) -> int:
+        """This shard's share of MAX_INFLIGHT_CHUNKS or of the default budget for its queued jobs."""
+        total = self.settings.max_inflight_chunks or \
+            default_budget(self.cpus, [self.chunk_seconds.get(job_id) for job_id in self.dispatcher.jobs])
         return max(1, math.ceil(total / self.shards))
+
+    def _observe(self, job_id: str, kind: str, seconds: list[float]) -> None:
+        """Run times of a batch of a job's finished chunks: to the metrics, and the default budget follows them."""
+        metrics.chunks_completed(kind, seconds)
+        for value in seconds:
+            last = self.chunk_seconds.get(job_id)
+            self.chunk_seconds[job_id] = value if last is None else last + 0.2 * (value - last)
+        self.dispatcher.pump()
 
     async def recover(self, min_age: float = 0.0) -> int:
         """Resume every job that Redis lists as active and this runner is not running; from then on,
@@ -138,7 +147,7 @@ class JobRunner:
                                        self.settings.job_ttl_seconds)
 
     async def _follow_cluster(self) -> None:
-        """Keep the in-flight budget at its setting as nodes join and leave."""
+        """Keep the in-flight budget following the cluster's CPUs as nodes join and leave."""
         while True:
             await asyncio.sleep(CAPACITY_SECONDS)
             try:  # a quick call to the GCS, made here: no executor thread may outlive a SIGTERM
@@ -146,7 +155,7 @@ class JobRunner:
             except RayError as exc:  # pragma: no cover - the GCS away for a moment
                 log.warning("cluster resources unknown: %s", type(exc).__name__)
                 continue
-            self.capacity = self._budget(cpus)
+            self.cpus = cpus
             self.dispatcher.pump()
 
     async def _show_queue_forever(self) -> None:
@@ -163,7 +172,7 @@ class JobRunner:
         records changed."""
         queued = self.dispatcher.queued()
         metrics.set_queued_chunks(queued)
-        busy = f"{self.dispatcher.inflight:,} of {self.capacity:,} chunk slots busy"
+        busy = f"{self.dispatcher.inflight:,} of {self.capacity():,} chunk slots busy"
         writes = []
         for job_id, (place, ahead) in self.dispatcher.positions().items():
             detail = (f"Queued: {ahead:,} chunk{'s' if ahead != 1 else ''} of other jobs wait ahead of it "
@@ -174,7 +183,7 @@ class JobRunner:
     async def queue_stats(self) -> dict:
         """The scheduler as /monitoring/cluster shows it."""
         fair = self.settings.scheduler == "fair"
-        return {"policy": self.settings.scheduler, "max_inflight_chunks": self.capacity if fair else None,
+        return {"policy": self.settings.scheduler, "max_inflight_chunks": self.capacity() if fair else None,
                 "inflight_chunks": self.dispatcher.inflight, "interactive_inflight": self.dispatcher.lane_inflight,
                 "queued_chunks": self.dispatcher.queued()}
 
@@ -341,7 +350,9 @@ class JobRunner:
                 future = loop.create_future()  # resolved with the chunk's outcome once it has run
                 pending[future] = spec
                 launches.append(self._launcher(kind, job_id, spec, future, refs))
-        lane = self.lane is not None and not (kind.num_gpus or kind.memory or kind.resources)
+        # the lane is for small jobs (a demo job's size at most) that need only CPUs
+        lane = self.lane is not None and len(specs) <= self.settings.demo_max_chunks \
+            and not (kind.num_gpus or kind.memory or kind.resources)
         self.first_launch[job_id] = FirstLaunch(kind.name)
         try:
             self.dispatcher.add(job_id, record.owner, record.priority, launches, lane=lane)
@@ -349,6 +360,7 @@ class JobRunner:
         finally:
             self.dispatcher.drop(job_id)
             self.first_launch.pop(job_id, None)
+            self.chunk_seconds.pop(job_id, None)
 
     def _launcher(self, kind, job_id: str, spec: ChunkSpec, future: asyncio.Future, refs: dict):
         """The scheduler's launch(lane) for one chunk: put it into Ray, on a regular slot or on the
@@ -392,8 +404,7 @@ class JobRunner:
             await collect_chunks(
                 pending, facts, timeout=budget,
                 interval=PROGRESS_INTERVAL_SECONDS,
-                on_batch=lambda batch: metrics.chunks_completed(
-                    record.kind, [f.ended_at - f.started_at for f in batch]),
+                on_batch=lambda batch: self._observe(job_id, record.kind, [f.ended_at - f.started_at for f in batch]),
                 on_progress=lambda unreported: self._report_progress(job_id, unreported),
             )
         except asyncio.CancelledError as stop:

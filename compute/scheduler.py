@@ -14,9 +14,11 @@ The "fair" policy picks the next chunk by
    nothing waiting joins at the lowest virtual time of those waiting (no credit is banked while idle),
    and ties go to the owner with fewer chunks in flight, so a newcomer's first chunk goes next;
 3. within an owner, its jobs the same way.
-It also keeps an interactive lane: chunks of high-priority jobs that ask only for CPUs may run on
-``lane_slots`` extra slots (a long-lived actor that needs no CPU of its own, so the OS time-slices
-it with the chunks already running) instead of waiting for a busy CPU to free.
+It also keeps an interactive lane: chunks of small high-priority jobs that ask only for CPUs (the
+runner says which) run on ``lane_slots`` extra slots (a long-lived actor that needs no CPU of its
+own, so the OS time-slices it with the chunks already running). Such a chunk takes a regular slot
+only while a CPU is idle (fewer regular chunks in flight than ``cpus()``): a regular slot on a busy
+cluster is a place in Ray's queue behind chunks that run for a while, and the lane frees sooner.
 
 "fifo" is the dispatch of earlier versions: every chunk into Ray at once, jobs in arrival order.
 """
@@ -36,6 +38,21 @@ POLICIES = ("fair", "fifo")
 
 # launch(lane): put one chunk into Ray, on the interactive lane or on a regular slot
 Launch = Callable[[bool], None]
+QUEUE_AHEAD_SECONDS = 0.1  # chunk work per CPU kept queued in Ray beyond the running chunk (default budget)
+MIN_INFLIGHT_CHUNKS = 8  # the default budget's floor: demand an autoscaler sees on a cluster with no CPU yet
+
+
+def default_budget(cpus: float, chunk_seconds: list[float | None]) -> int:
+    """Chunks in Ray at once when MAX_INFLIGHT_CHUNKS is 0: one running per CPU plus, per CPU, about
+    QUEUE_AHEAD_SECONDS of work of the queued job whose chunks run longest (``chunk_seconds``: each
+    queued job's recent chunk run time, None before one of its chunks has finished): 1 to 32 chunks,
+    at most 3 while a job's time is unknown; at least MIN_INFLIGHT_CHUNKS in all. Tiny chunks need
+    many in flight to hide Ray's round trip; long ones few, so another job's chunk waits behind little."""
+    known = [t for t in chunk_seconds if t is not None]
+    ahead = min(32, max(1, math.ceil(QUEUE_AHEAD_SECONDS / max(max(known), 1e-4)))) if known else 3
+    if None in chunk_seconds:
+        ahead = min(ahead, 3)
+    return max(MIN_INFLIGHT_CHUNKS, int(cpus * (1 + ahead)))
 
 
 @dataclass(eq=False)
@@ -64,14 +81,15 @@ class _Owner:
 
 class Dispatcher:
     def __init__(self, capacity: Callable[[], int], *, policy: str = "fair", aging_seconds: float = 10.0,
-                 lane_slots: int = 0, on_start: Callable[[str], None] = lambda job_id: None,
-                 clock: Callable[[], float] = time.monotonic):
+                 lane_slots: int = 0, cpus: Callable[[], float] = lambda: math.inf,
+                 on_start: Callable[[str], None] = lambda job_id: None, clock: Callable[[], float] = time.monotonic):
         if policy not in POLICIES:
             raise ValueError(f"unknown scheduler policy {policy!r} (one of {', '.join(POLICIES)})")
         self.capacity = capacity if policy == "fair" else (lambda: math.inf)
         self.policy = policy
         self.aging = aging_seconds
         self.lane_slots = lane_slots if policy == "fair" else 0
+        self.cpus = cpus  # regular chunks that run at once (this shard's CPUs); the rest queue in Ray
         self.on_start = on_start  # called once per job, when its first chunk is launched
         self.clock = clock
         self.jobs: dict[str, _Job] = {}
@@ -83,8 +101,9 @@ class Dispatcher:
     # -- what the runner tells it --------------------------------------------------------------
 
     def add(self, job_id: str, owner: str, priority: str, launches: list[Launch], *, lane: bool = False) -> None:
-        """Queue a job's chunks (in order); ``lane``: they may use the interactive lane (when the job
-        is high priority). ``on_start(job_id)`` is called when its first chunk is launched."""
+        """Queue a job's chunks (in order); ``lane``: they run on the interactive lane (when the job
+        is high priority), or on a regular slot while a CPU is idle. ``on_start(job_id)`` is called
+        when its first chunk is launched."""
         account = self.owners.setdefault(owner, _Owner())
         if not account.waiting():  # back from idle: no credit for the time away
             waiting = [other.vtime for other in self.owners.values() if other.waiting()]
@@ -130,7 +149,7 @@ class Dispatcher:
                 break
             self._launch(job, lane=True)
         while self.inflight < self.capacity():
-            job = self._pick(lane=False)
+            job = self._pick(lane=False, interactive=self.lane_slots == 0 or self.inflight < self.cpus())
             if job is None:
                 break
             self._launch(job, lane=False)
@@ -152,8 +171,11 @@ class Dispatcher:
             self.on_start(job.job_id)
         launch(lane)
 
-    def _pick(self, lane: bool):
-        candidates = [job for job in self.jobs.values() if job.waiting and (job.lane or not lane)]
+    def _pick(self, lane: bool, interactive: bool = True):
+        """The next job to launch a chunk of: on the lane only lane jobs; on a regular slot every job,
+        lane jobs only when ``interactive``."""
+        candidates = [job for job in self.jobs.values()
+                      if job.waiting and (job.lane if lane else interactive or not job.lane)]
         if not candidates:
             return None
         if self.policy == "fifo":

@@ -3,7 +3,7 @@ between owners and between one owner's jobs, priorities with aging, the interact
 
 import pytest
 
-from compute.scheduler import Dispatcher
+from compute.scheduler import Dispatcher, default_budget
 
 
 class Clock:
@@ -160,6 +160,26 @@ def test_the_interactive_lane_takes_high_chunks_that_may_use_it(h):
     assert lane.launched[-1] == ("gpu", 0, False)
 
 
+def test_a_lane_job_takes_a_regular_slot_only_while_a_cpu_is_idle():
+    # 2 CPUs, 6 slots: 4 regular chunks in flight would be 2 running and 2 waiting in Ray's queue
+    h = Harness(capacity=6, lane_slots=2, cpus=lambda: 2)
+    h.ended = []
+    h.add("demo", "demo", 3, "high", lane=True)
+    assert h.launched == [("demo", 0, True), ("demo", 1, True), ("demo", 2, False)]  # idle: a CPU at once
+    h.d.ended("demo", True), h.d.ended("demo", True), h.finish_oldest()
+    h.add("big", "alice", 20)
+    assert h.d.inflight == 6
+    h.add("demo2", "demo", 4, "high", lane=True)
+    assert [x for x in h.launched if x[0] == "demo2"] == [("demo2", 0, True), ("demo2", 1, True)]
+    h.finish_oldest()  # a big chunk ends: its slot goes to the big job, not behind it in Ray's queue
+    assert h.launched[-1][0] == "big" and h.d.queued()["high"] == 2
+    h.d.ended("demo2", True)
+    assert h.launched[-1] == ("demo2", 2, True)
+    h.d.drop("big")
+    h.finish_oldest(5)  # the CPUs go idle: the lane job's last chunk takes a regular slot
+    assert h.launched[-1] == ("demo2", 3, False)
+
+
 def test_fifo_puts_everything_into_ray_in_arrival_order():
     h = Harness(capacity=2, policy="fifo", lane_slots=3)
     h.add("first", "alice", 3, "low")
@@ -171,3 +191,13 @@ def test_fifo_puts_everything_into_ray_in_arrival_order():
 def test_unknown_policy_is_refused():
     with pytest.raises(ValueError, match="unknown scheduler policy"):
         Dispatcher(lambda: 1, policy="lottery")
+
+
+def test_the_default_budget_keeps_about_a_tenth_of_a_second_queued_per_cpu():
+    assert default_budget(4, [0.001]) == 4 * 33  # tiny chunks: many in flight to hide the round trip
+    assert default_budget(4, [0.001, 1.0]) == 8  # the longest-chunked job decides: 1 queued per CPU
+    assert default_budget(16, [0.04]) == 16 * 4
+    assert default_budget(4, [0.001, None]) == 16  # a job not measured yet: at most 3 queued per CPU
+    assert default_budget(4, []) == 16
+    assert default_budget(2, [5.0]) == 8 and default_budget(0, [0.001]) == 8  # the floor (autoscaler demand)
+    assert default_budget(1.5, [2.0]) == 8 and default_budget(6.5, [2.0]) == 13  # fractional CPUs

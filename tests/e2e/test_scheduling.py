@@ -1,9 +1,10 @@
 """Scheduling in the browser: the submit form's priority, priority tags, a queued job's place and what
 it waits for (live, on the dashboard and the job page), and the "Queued chunks" cluster card.
 
-A job really waits only when the chunk slots are full: the session stack's in-flight budget is four
-times its CPUs (at least 32), so one user's big ``sleepy_sum`` job (1 ms per number, high priority, so a low
-job waits two aging periods) keeps every slot busy for several seconds while another job queues. The
+A job really waits only when the chunk slots are full: the session stack's in-flight budget is a
+small multiple of its CPUs (of chunks that run ~1 s, twice its CPUs), so one user's big ``sleepy_sum`` job
+(1 ms per number, high priority, so a low job waits two aging periods) keeps every slot busy for
+several seconds while another job queues. The
 big job is cancelled at the end of each test, so later tests find the slots free."""
 
 import re
@@ -14,7 +15,7 @@ from playwright.sync_api import expect
 from tests.e2e.conftest import csrf_token, new_context, sign_up, wait_job
 from tests.e2e.test_workloads import check_a11y, post_job
 
-# 80 chunks of ~1 s each: on the stack's 4 CPUs (+ the interactive lane) it keeps every slot busy for
+# 80 chunks of ~1 s each (too many for the interactive lane): on the stack's 4 CPUs it keeps every slot busy for
 # well over ten seconds; a low job waits 2 × SCHEDULER_AGING_SECONDS (20 s) at most behind it.
 FILLER = {"kind": "sleepy_sum", "n": 80_000, "chunks": 80, "priority": "high"}
 QUEUED = re.compile(r"^Queued · #\d+$")
