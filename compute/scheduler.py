@@ -39,7 +39,7 @@ POLICIES = ("fair", "fifo")
 # launch(lane): put one chunk into Ray, on the interactive lane or on a regular slot
 Launch = Callable[[bool], None]
 QUEUE_AHEAD_SECONDS = 0.1  # chunk work per CPU kept queued in Ray beyond the running chunk (default budget)
-MIN_INFLIGHT_CHUNKS = 8  # the default budget's floor: demand an autoscaler sees on a cluster with no CPU yet
+MIN_INFLIGHT_CHUNKS = 4  # the default budget's floor: demand an autoscaler sees on a cluster with no CPU yet
 
 
 def default_budget(cpus: float, chunk_seconds: list[float | None]) -> int:

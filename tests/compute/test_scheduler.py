@@ -199,5 +199,5 @@ def test_the_default_budget_keeps_about_a_tenth_of_a_second_queued_per_cpu():
     assert default_budget(16, [0.04]) == 16 * 4
     assert default_budget(4, [0.001, None]) == 16  # a job not measured yet: at most 3 queued per CPU
     assert default_budget(4, []) == 16
-    assert default_budget(2, [5.0]) == 8 and default_budget(0, [0.001]) == 8  # the floor (autoscaler demand)
-    assert default_budget(1.5, [2.0]) == 8 and default_budget(6.5, [2.0]) == 13  # fractional CPUs
+    assert default_budget(1, [5.0]) == 4 and default_budget(0, [0.001]) == 4  # the floor (autoscaler demand)
+    assert default_budget(2, [5.0]) == 4 and default_budget(6.5, [2.0]) == 13  # fractional CPUs
