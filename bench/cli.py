@@ -20,10 +20,10 @@ from bench import client, peer, report
 from bench.noisy import EXTRA_STACKS
 from bench.project import REPO, ProjectStack, StackError
 
-PROJECT_PHASES = ("raybase", "demo", "status", "auth", "many_chunks", "prime", "workloads", "durability", "memory",
-                  "profile", "noisy")
-DEFAULT_PHASES = ("raybase", "demo", "status", "auth", "many_chunks", "prime", "workloads", "durability", "memory",
-                  "noisy")
+PROJECT_PHASES = ("raybase", "shards", "demo", "status", "auth", "many_chunks", "prime", "workloads", "durability",
+                  "memory", "profile", "noisy")
+DEFAULT_PHASES = ("raybase", "shards", "demo", "status", "auth", "many_chunks", "prime", "workloads", "durability",
+                  "memory", "noisy")
 
 
 def log(msg: str) -> None:
@@ -169,6 +169,10 @@ def run_project(a, res: dict) -> None:
             log(f"[raybase] {side['raybase']['tasks_per_s']} tasks/s (runs {side['raybase']['tasks_per_s_runs']})")
         except (IndexError, ValueError):
             side["raybase"] = {"error": (r.stdout + r.stderr)[-2000:]}
+    if "shards" in phases:  # its own Redis and multi-node Ray cluster, in a subprocess, before the stack starts
+        from bench import shards
+
+        side["shards"] = shards.run_phase(a.quick, a.repeats, log)
     code_dir = None
     if a.code == "head":
         code_dir = Path(tempfile.mkdtemp(prefix="ray-jobs-bench-src-"))

@@ -145,10 +145,11 @@ def build_rows(res: dict) -> list[dict]:
         note=f"peer column: peer demo route; bad jobs {_bad(auth_tp)}")
     row("auth /jobs/{id} GET (req/s)", _get(pr, "auth", "status_get", "rps"), _get(st_q, "rps"), fmt="{:.0f}",
         note=f"errors {_get(pr, 'auth', 'status_get', 'errors')}; peer column: peer demo route")
-    from bench import durability, noisy
+    from bench import durability, noisy, shards
 
     durability.rows(pr, row)
     noisy.rows(pr, row)
+    shards.rows(pr, row)
     for when in ("idle", "after_throughput"):
         mp, mq = _get(pr, "memory", when) or {}, _get(pe, "memory", when) or {}
         for metric in ("rss", "pss", "uss"):

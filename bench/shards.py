@@ -18,6 +18,7 @@ import json
 import os
 import secrets
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,6 +56,41 @@ async def one_round(store, runners: list, shards: int, jobs: int, chunks: int) -
     records = await store.get_jobs(ids)
     assert all(r.status.value == "completed" and r.result == 500000500000 for r in records), records
     return {"chunks_per_s": round(jobs * chunks / wall, 1), "wall_s": round(wall, 2)}
+
+
+def run_phase(quick: bool, repeats: int, log) -> dict:
+    """The ``shards`` phase of ``python -m bench``: this module in a subprocess (it starts Ray in its own
+    process), its JSON line as the phase's result."""
+    log("[shards] runner shards, 1 then 2, on a private ray.cluster_utils.Cluster (before the stack starts) ...")
+    r = subprocess.run([sys.executable, "-m", "bench.shards", "--repeats", str(1 if quick else max(repeats, 2))],
+                       cwd=REPO, capture_output=True, text=True, timeout=900, check=False,
+                       env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"})
+    try:
+        out = json.loads(r.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {"error": (r.stdout + r.stderr)[-2000:]}
+    log(f"[shards] 1 shard {out['shards_1']['chunks_per_s']} chunks/s, 2 shards {out['shards_2']['chunks_per_s']}; "
+        f"runner CPU {out['shards_1']['runner_cpu_ms_per_chunk']} ms per chunk")
+    return out
+
+
+def rows(side: dict, row) -> None:
+    """Table rows (``row`` is report.build_rows' helper): 2 shards in the project column, 1 in the peer
+    column, so the ratio is the gain; then the runner's CPU time per chunk and one shard's ceiling."""
+    s = side.get("shards")
+    if not isinstance(s, dict):
+        return
+    if "error" in s:
+        row("runner shards: chunks/s, 2 vs 1", None, None, note=f"error: {s['error'][-200:]}")
+        return
+    one, two = s["shards_1"], s["shards_2"]
+    row("runner shards: chunks/s, 2 vs 1", two["chunks_per_s"], one["chunks_per_s"], fmt="{:.0f}",
+        note=f"{s['nodes']} one-CPU worker nodes + a no-CPU head (ray.cluster_utils.Cluster), {s['jobs']} jobs of "
+             f"{s['chunks_per_job']} trivial chunks at once; runs {one['runs']} vs {two['runs']}")
+    cpu = one["runner_cpu_ms_per_chunk"]
+    row("runner CPU per chunk, 1 shard (ms)", cpu, two["runner_cpu_ms_per_chunk"], kind="abs", fmt="{:.2f}",
+        note=f"launch, collect, record; peer column: with 2 shards; one shard's ceiling ≈ {1000 / cpu:.0f} chunks/s "
+             "(README: projection for 10 and 100 nodes)" if cpu else "")
 
 
 def main(argv=None) -> int:
