@@ -362,7 +362,8 @@ class SchedulerOut(BaseModel):
     policy: Literal["fair", "fifo"] = Field(description="SCHEDULER")
     shards: int = Field(description="Runner shards (RUNNER_SHARDS), each with its share of the budget.")
     max_inflight_chunks: Optional[int] = Field(description="Chunk tasks allowed in Ray at once (MAX_INFLIGHT_CHUNKS, "
-                                               "or by default sized from the cluster's CPUs and the recent chunk run time); null (no bound) under fifo.")
+                                               "or by default sized from the cluster's CPUs and the recent chunk "
+                                               "run time); null (no bound) under fifo.")
     inflight_chunks: int = Field(description="Chunk tasks in Ray now, on the regular slots.")
     interactive_inflight: int = Field(description="Chunks of high-priority jobs on the interactive lane now.")
     queued_chunks: dict[str, int] = Field(description="Chunks waiting in the service's queue, by job priority.")
