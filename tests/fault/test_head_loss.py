@@ -1,5 +1,6 @@
 """The whole Ray instance dies mid-job; started again, the stack resumes every unfinished job from
-its Redis record, reusing the chunks that had finished."""
+its Redis record, reusing the chunks that had finished. With two chunk slots (MAX_INFLIGHT_CHUNKS=2),
+chunks are still waiting in the scheduler's queue when it dies: that queue is Redis, so they run too."""
 
 import time
 
@@ -13,7 +14,8 @@ from tests.support.stack import KEY_PREFIX, STACK_KEYS
 
 def test_jobs_resume_after_the_head_is_lost(tmp_path):
     redis = RedisProcess(tmp_path / "redis").start()  # outlives the Ray head, as a managed Redis would
-    secret = {"REDIS_URL": redis.url, "REDIS_KEY_PREFIX": KEY_PREFIX, "JWT_SECRET": "head-loss-secret-" + "z" * 32}
+    secret = {"REDIS_URL": redis.url, "REDIS_KEY_PREFIX": KEY_PREFIX, "JWT_SECRET": "head-loss-secret-" + "z" * 32,
+              "MAX_INFLIGHT_CHUNKS": "2"}
     stack = LocalStackProcess(tmp_path / "first", **secret).start()
     try:
         with httpx.Client(base_url=stack.url, timeout=30) as api:
@@ -24,11 +26,15 @@ def test_jobs_resume_after_the_head_is_lost(tmp_path):
             auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
             job_id = api.post("/jobs", json={"n": 12_000, "chunks": 8, "kind": "sleepy_sum"},
                               headers=auth).json()["job_id"]
+            other_id = api.post("/jobs", json={"n": 4_000, "chunks": 4, "kind": "sleepy_sum"},
+                                headers=auth).json()["job_id"]
             deadline = time.time() + 60
             while (answer := api.get(f"/jobs/{job_id}", headers=auth)).status_code != 200 or \
                     answer.json()["completed_chunks"] < 2:
                 assert time.time() < deadline, (answer.status_code, answer.text)
                 time.sleep(0.1)
+            scheduler = api.get("/monitoring/cluster").json()["scheduler"]
+            assert scheduler["max_inflight_chunks"] == 2 and sum(scheduler["queued_chunks"].values()) >= 2, scheduler
         stack.kill_everything()
         assert not stack.descendants()
 
@@ -40,6 +46,8 @@ def test_jobs_resume_after_the_head_is_lost(tmp_path):
             job = wait_for_job(api, f"/jobs/{job_id}", headers=auth, timeout=120)
             assert job["status"] == "completed"
             assert job["result"] == 12_000 * 12_001 // 2
+            other = wait_for_job(api, f"/jobs/{other_id}", headers=auth, timeout=120)
+            assert (other["status"], other["result"]) == ("completed", 4_000 * 4_001 // 2)
             after = {c["index"]: c for c in api.get(f"/jobs/{job_id}/chunks", headers=auth).json()["chunks"]}
             for index, chunk in before.items():  # finished chunks were not recomputed
                 assert after[index]["worker_pid"] == chunk["worker_pid"]
