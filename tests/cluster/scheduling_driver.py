@@ -31,6 +31,7 @@ NAMESPACE = "ray-jobs-scheduling"
 SHARDS = 2
 MAX_INFLIGHT = 4
 LEASE_SECONDS = 3
+RESHARD = 3  # the number of shards the last scenario changes to
 ACTIVE = ("PENDING_ARGS_AVAIL", "PENDING_NODE_ASSIGNMENT", "PENDING_OBJ_STORE_MEM_AVAIL", "PENDING_ARGS_FETCH",
           "SUBMITTED_TO_WORKER", "RUNNING")
 
@@ -39,15 +40,18 @@ def log(message: str) -> None:
     print(f"[scheduling {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def prepared(owner: str, kind: str, n: int, chunks: int, shard: int, priority: str = "normal"):
-    """A job (not stored yet) whose id hashes to ``shard``."""
+def prepared(owner: str, kind: str, n: int, chunks: int, shard: int, priority: str = "normal",
+             then: tuple[int, int] | None = None):
+    """A job (not stored yet) whose id hashes to ``shard`` (and, with ``then`` = (shard, shards), to that
+    shard of another number of shards)."""
     from compute.config import JobLimits
     from compute.runner import shard_of
     from compute.submission import JobRequest, prepare
 
     while True:
         job = prepare(owner, JobRequest(kind, {"n": n}, chunks, priority=priority), JobLimits(10**12, 10**6))
-        if shard_of(job.record.job_id, SHARDS) == shard:
+        job_id = job.record.job_id
+        if shard_of(job_id, SHARDS) == shard and (then is None or shard_of(job_id, then[1]) == then[0]):
             return job
 
 
@@ -182,18 +186,31 @@ def run(redis, output: dict, cleanup) -> None:
                                     "killed_at": killed_at, "old_pid": actor.pid}
             log("shard kill done")
 
-            # 6. every runner gone for good while jobs wait: fresh runners find and finish them
-            queued_jobs = [await submit(store, prepared("user-g", "counted_sum", 3000, 30, shard=s))
+            # 6. every runner gone for good while jobs wait; fresh runners, now RESHARD of them, find
+            # and finish them: each job moves to the shard its id hashes to under the new number
+            queued_jobs = [await submit(store, prepared("user-g", "counted_sum", 3000, 30, shard=s,
+                                                        then=(RESHARD - 1 - s, RESHARD)))
                            for s in range(SHARDS)]
             while not any(job.completed_chunks for job in await store.get_jobs(queued_jobs)):
                 await asyncio.sleep(0.05)
+            old = {await store.redis.get(store.keys.lease(job_id)) for job_id in queued_jobs}  # expire in 3 s
             for shard in range(SHARDS):
                 ray.kill(get_runner(shard=shard), no_restart=True)
             stopped = [await describe(store, j) for j in queued_jobs]
             await asyncio.sleep(1)
-            ray.get([runner.active_jobs.remote() for runner in get_runners()])  # new actors recover
+            fresh = [JobRunner.options(name=runner_name(i), namespace=NAMESPACE, lifetime="detached",
+                                       get_if_exists=True).remote(i, RESHARD) for i in range(RESHARD)]
+            holders: dict[str, set] = {job_id: set() for job_id in queued_jobs}  # who held each job's lease
+            while not all(job.status.terminal for job in await store.get_jobs(queued_jobs)):  # they recover
+                for job_id in queued_jobs:
+                    holder = await store.redis.get(store.keys.lease(job_id))
+                    if holder and holder not in old:
+                        holders[job_id].add((holder.decode() if isinstance(holder, bytes) else holder).split(":")[0])
+                await asyncio.sleep(0.05)
             await wait_done(store, queued_jobs)
-            output["restart"] = {"before": stopped, "after": [await describe(store, j) for j in queued_jobs]}
+            ray.get([runner.active_jobs.remote() for runner in fresh])
+            output["restart"] = {"before": stopped, "after": [await describe(store, j) for j in queued_jobs],
+                                 "reshard": RESHARD, "holders": [sorted(holders[j]) for j in queued_jobs]}
             log("restart done")
         finally:
             await store.close()

@@ -86,7 +86,13 @@ def test_a_job_survives_its_shards_runner_being_killed(run):
     assert any(chunk["started_at"] > killed["killed_at"] for chunk in after["chunks"])
 
 
-def test_queued_chunks_survive_losing_every_runner(run):
+def test_queued_chunks_survive_losing_every_runner_and_a_change_of_shards(run):
+    # the jobs were on shards 0 and 1 of 2; fresh runners, 3 of them, each take the job that now hashes
+    # to them (shards 2 and 1 of 3), so they moved without loss
+    from compute.runner import runner_name
+
+    reshard = run["restart"]["reshard"]
+    assert run["restart"]["holders"] == [[runner_name(reshard - 1 - s)] for s in range(len(run["restart"]["after"]))]
     for before, after in zip(run["restart"]["before"], run["restart"]["after"]):
         exact(after)
         kept = {chunk["index"]: chunk for chunk in before["chunks"]}
