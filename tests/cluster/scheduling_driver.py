@@ -31,6 +31,7 @@ NAMESPACE = "ray-jobs-scheduling"
 SHARDS = 2
 MAX_INFLIGHT = 4
 LEASE_SECONDS = 3
+AGING_SECONDS = 1
 RESHARD = 3  # the number of shards the last scenario changes to
 ACTIVE = ("PENDING_ARGS_AVAIL", "PENDING_NODE_ASSIGNMENT", "PENDING_OBJ_STORE_MEM_AVAIL", "PENDING_ARGS_FETCH",
           "SUBMITTED_TO_WORKER", "RUNNING")
@@ -90,7 +91,7 @@ async def describe(store, job_id: str) -> dict:
 
 def main() -> int:
     settings = {"RUNNER_SHARDS": str(SHARDS), "MAX_INFLIGHT_CHUNKS": str(MAX_INFLIGHT),
-                "RUNNER_LEASE_SECONDS": str(LEASE_SECONDS), "SCHEDULER_AGING_SECONDS": "1",
+                "RUNNER_LEASE_SECONDS": str(LEASE_SECONDS), "SCHEDULER_AGING_SECONDS": str(AGING_SECONDS),
                 "INTERACTIVE_SLOTS": "0"}  # the order of the regular slots alone
     with driver_session(NAMESPACE, **settings) as (redis, output, cleanup):
         run(redis, output, cleanup)
@@ -112,7 +113,7 @@ def run(redis, output: dict, cleanup) -> None:
                                                             "dashboard_host": "127.0.0.1",
                                                             "dashboard_port": free_port()})
     cleanup.callback(cluster.shutdown)
-    output["max_inflight"] = MAX_INFLIGHT
+    output["max_inflight"], output["aging_seconds"] = MAX_INFLIGHT, AGING_SECONDS
     for _ in range(2):
         cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
