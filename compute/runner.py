@@ -43,6 +43,7 @@ LEASE_LOST = "lease lost"
 SWEEP_SECONDS = 15.0
 ARTIFACT_SWEEP_EVERY = 20  # sweeps: the artifact store is tidied every 5 minutes
 PROGRESS_INTERVAL_SECONDS = 0.05
+CANCEL_GRACE_SECONDS = 5.0  # an interrupted chunk still running this long after a cancel has its worker killed
 CAPACITY_SECONDS = 2.0  # how often the in-flight budget follows the cluster's CPUs
 QUEUE_VIEW_SECONDS = 1.0  # how often pending jobs' queue places and the queued-chunks gauge are written
 log = logging.getLogger(__name__)
@@ -451,10 +452,25 @@ class JobRunner:
 
     @staticmethod
     def _cancel(refs: dict) -> None:
+        """Interrupt the job's running chunks (KeyboardInterrupt in the task); a chunk task still running
+        CANCEL_GRACE_SECONDS later has its worker killed, so its CPU is freed whatever the chunk does."""
+        running = []
         for future, ref in list(refs.items()):
             if not future.done():
                 ray.cancel(ref, recursive=False)
+                running.append((future, ref))
             future.add_done_callback(_consume_outcome)  # nobody awaits it any more
+        if running:
+            asyncio.get_running_loop().call_later(CANCEL_GRACE_SECONDS, _kill_unstopped, running)
+
+
+def _kill_unstopped(running: list) -> None:
+    for future, ref in running:
+        if not future.done():
+            try:
+                ray.cancel(ref, force=True, recursive=False)
+            except (ValueError, RayError) as exc:  # an actor task (the lane) cannot be force-cancelled
+                log.warning("chunk task not killed: %s", exc)
 
 
 def _consume_outcome(future: asyncio.Future) -> None:
