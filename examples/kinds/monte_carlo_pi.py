@@ -6,7 +6,7 @@ give the same estimate (``deterministic``: a repeat may be answered from the res
 """
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from compute.kinds import JobKind, RetryPolicy
 
@@ -18,8 +18,8 @@ class Params(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    samples: int = Field(10_000_000, ge=1, le=10_000_000_000, description="How many random points to throw.")
-    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the random generators (same seed, same result).")
+    samples: StrictInt = Field(10_000_000, ge=1, le=10_000_000_000, description="How many random points to throw.")
+    seed: StrictInt = Field(0, ge=0, le=2**32 - 1, description="Seed of the random generators (same seed, same result).")
 
 
 def split(params: Params, chunks: int, ctx) -> list[dict]:
